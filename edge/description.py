@@ -1,0 +1,225 @@
+"""The model description: everything the runtime needs to know about a network.
+
+One small, frozen dataclass tree carries input size, normalisation, strides, branch
+shapes, the branch-assignment rule, anchors, box coding and class names. It is built
+by the catalogue (:mod:`edge.catalog`), embedded in checkpoints, serialised into the
+ONNX ``metadata_props`` at export, and read back by the runtime, which therefore needs
+no PyTorch and no side files. It is pure Python on purpose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edge.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+Task = Literal["instance", "semantic"]
+BranchMode = Literal["exact", "resize", "resize_pool"]
+AssignRule = Literal["single", "exact", "exact_or_fallback", "largest_fit"]
+SkipDepth = Literal["fcn8", "fcn16", "fcn32"]
+
+CITYSCAPES_CLASSES: tuple[str, ...] = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
+    "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "train", "motorcycle", "bicycle",
+)  # fmt: skip
+
+# Multiplicative factor of mask resolution over the stride-32 crop per skip depth.
+_SKIP_UPSAMPLE = {"fcn32": 1, "fcn16": 2, "fcn8": 4}
+# Feature strides an ISB crops from, per skip depth.
+_SKIP_STRIDES = {"fcn32": (32,), "fcn16": (32, 16), "fcn8": (32, 16, 8)}
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """One Instance Segmentation Branch (thesis 3.1.2, 3.1.5).
+
+    ``shape`` is the ISB input (h, w) in cells of the stride-32 grid. ``mode`` says how
+    an encompassing-box crop becomes that shape: ``exact`` takes it as is (no resize),
+    ``resize`` bilinearly resizes it, ``resize_pool`` resizes to twice the shape and
+    max-pools 2x2 (Mask R-CNN's crop, used by Single-Branch).
+    """
+
+    shape: tuple[int, int]
+    mode: BranchMode
+    max_boxes: int
+
+    def __post_init__(self) -> None:
+        h, w = self.shape
+        if h < 1 or w < 1:
+            raise ConfigError(f"branch shape must be at least 1x1 cells, got {h}x{w}")
+        if self.mode not in ("exact", "resize", "resize_pool"):
+            raise ConfigError(
+                f"branch mode must be exact, resize or resize_pool, got {self.mode!r}"
+            )
+        if self.max_boxes < 1:
+            raise ConfigError(f"max boxes per branch must be >= 1, got {self.max_boxes}")
+
+    @property
+    def name(self) -> str:
+        """File-name friendly name, e.g. ``7x2`` or ``14x14r``."""
+        h, w = self.shape
+        suffix = {"exact": "", "resize": "r", "resize_pool": "p"}[self.mode]
+        return f"{h}x{w}{suffix}"
+
+    @property
+    def area(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+
+@dataclass(frozen=True)
+class AnchorSpec:
+    """SSD default anchors in the TF Object Detection API layout (thesis 3.1.1, eq. 3.1).
+
+    Scales run linearly from ``min_scale`` to ``max_scale`` over the feature maps; every
+    map gets one box per aspect ratio plus one at the geometric mean of its scale and
+    the next; the first map keeps only (0.1, ratio 1), (s, 2) and (s, 1/2).
+    """
+
+    min_scale: float = 0.2
+    max_scale: float = 0.9
+    aspect_ratios: tuple[float, ...] = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
+    reduce_lowest: bool = True
+
+    def anchors_per_location(self, num_maps: int) -> tuple[int, ...]:
+        full = len(self.aspect_ratios) + 1
+        first = 3 if self.reduce_lowest else full
+        return (first,) + (full,) * (num_maps - 1)
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What a network is, in the runtime's terms. Frozen; build variants with ``replace``.
+
+    Coordinates everywhere are pixels of the network input, boxes ``(x1, y1, x2, y2)``.
+    ``input_size`` is ``(height, width)``. Pixels are normalised as
+    ``(rgb - mean) / std`` with ``mean``/``std`` in 0..255 units.
+    """
+
+    name: str
+    task: Task
+    backbone: Literal["mobilenet_v1", "squeezenet1_1"]
+    input_size: tuple[int, int]
+    class_names: tuple[str, ...]
+    alpha: float = 1.0
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    resize_mode: Literal["stretch"] = "stretch"
+    # semantic segmentation
+    skip_strides: tuple[int, ...] = ()
+    output_stride: int = 32
+    last_rate: int = 1
+    # instance segmentation (SSD-ISB)
+    isb_skip: SkipDepth = "fcn8"
+    branches: tuple[BranchSpec, ...] = ()
+    assignment: AssignRule = "single"
+    anchors: AnchorSpec = field(default_factory=AnchorSpec)
+    box_coder_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    score_threshold: float = 0.3
+    nms_iou_threshold: float = 0.6
+    max_detections: int = 100
+    mask_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        h, w = self.input_size
+        multiple = self.network_stride
+        if h <= 0 or w <= 0 or h % multiple or w % multiple:
+            raise ConfigError(
+                f"{self.name}: input size must be positive multiples of {multiple} "
+                f"(the network's deepest stride), got {h}x{w}; try "
+                f"{max(multiple, round(h / multiple) * multiple)}x"
+                f"{max(multiple, round(w / multiple) * multiple)}"
+            )
+        if not self.class_names:
+            raise ConfigError(f"{self.name}: at least one class name is needed")
+        if self.task == "instance":
+            if not self.branches:
+                raise ConfigError(f"{self.name}: an SSD-ISB model needs at least one branch")
+            if self.isb_skip not in _SKIP_UPSAMPLE:
+                raise ConfigError(
+                    f"{self.name}: ISB skip depth must be fcn8, fcn16 or fcn32, got {self.isb_skip!r}"
+                )
+
+    # ----- derived geometry -------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of foreground classes (SSD adds a background class internally)."""
+        return len(self.class_names)
+
+    @property
+    def network_stride(self) -> int:
+        """Largest stride of the encoder: inputs must be multiples of it."""
+        if self.task == "instance" or self.backbone == "mobilenet_v1":
+            return 32
+        return 16
+
+    @property
+    def mask_strides(self) -> tuple[int, ...]:
+        """Feature strides an ISB crops from, coarsest first (32, then 16, then 8)."""
+        return _SKIP_STRIDES[self.isb_skip]
+
+    @property
+    def crop_stride(self) -> int:
+        """Stride of the grid encompassing boxes snap to (the ISB input grid)."""
+        return 32
+
+    def mask_shape(self, branch: BranchSpec) -> tuple[int, int]:
+        """Mask-logit (h, w) a branch outputs for one box."""
+        up = _SKIP_UPSAMPLE[self.isb_skip]
+        return branch.shape[0] * up, branch.shape[1] * up
+
+    # ----- serialisation ----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["schema_version"] = SCHEMA_VERSION
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "model description") -> ModelDescription:
+        d = dict(d)
+        version = d.pop("schema_version", None)
+        if version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"{source}: description schema version {version!r} is not the supported "
+                f"{SCHEMA_VERSION}; re-export the model with this edge-seg version"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown description fields {unknown}; re-export the model")
+        try:
+            d["branches"] = tuple(
+                BranchSpec(shape=tuple(b["shape"]), mode=b["mode"], max_boxes=b["max_boxes"])
+                for b in d.get("branches", ())
+            )
+            d["anchors"] = AnchorSpec(
+                **{**d.get("anchors", {}), "aspect_ratios": tuple(d.get("anchors", {}).get(
+                    "aspect_ratios", AnchorSpec().aspect_ratios))}
+            )
+            for key in ("input_size", "class_names", "mean", "std", "skip_strides",
+                        "box_coder_weights"):
+                if key in d:
+                    d[key] = tuple(d[key])
+            return cls(**d)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"{source}: malformed model description ({exc}); re-export") from exc
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model description") -> ModelDescription:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{source}: model description is not valid JSON ({exc})") from exc
+        return cls.from_dict(d, source)
+
+    def replace(self, **changes: Any) -> ModelDescription:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,50 @@
+"""Lazy imports of optional libraries with one-line, actionable errors.
+
+The runtime must run without PyTorch and a workstation without TensorRT, so no
+module imports these at import time; they call :func:`require` where needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from edge.errors import MissingDependencyError
+
+# module name -> (how to install it, why edge-seg needs it)
+_HINTS: dict[str, tuple[str, str]] = {
+    "torch": ("pip install 'edge-seg[build]' (or bash tools/setup.sh)", "the PyTorch model zoo"),
+    "onnx": ("pip install 'edge-seg[build]'", "ONNX export"),
+    "onnxruntime": ("pip install 'edge-seg[runtime]'", "the ONNX Runtime backend"),
+    "tensorrt": (
+        "install TensorRT from JetPack (apt install python3-libnvinfer) or NVIDIA's index",
+        "the TensorRT backend",
+    ),
+    "pycuda": ("pip install 'edge-seg[jetson]' (needs the CUDA toolkit, nvcc on PATH)", "CUDA kernels"),
+    "cv2": (
+        "pip install 'edge-seg[video]' (on a Jetson use JetPack's OpenCV instead)",
+        "camera and video I/O",
+    ),
+    "tqdm": ("pip install tqdm", "progress bars"),
+}
+
+
+def require(name: str, purpose: str | None = None) -> ModuleType:
+    """Import ``name`` or raise :class:`MissingDependencyError` saying how to get it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        install, default_purpose = _HINTS.get(name, (f"pip install {name}", name))
+        raise MissingDependencyError(
+            f"{purpose or default_purpose} needs the Python package '{name}', which is not "
+            f"importable ({exc}); install it with: {install}"
+        ) from exc
+
+
+def available(name: str) -> bool:
+    """True when ``name`` can be imported (the import is attempted, then cached by Python)."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
