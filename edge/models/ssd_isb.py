@@ -1,0 +1,59 @@
+"""SSD-ISB: the SSD detector plus its Instance Segmentation Branches (thesis chapter 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from edge.description import ModelDescription
+from edge.geometry.grid import crop_windows
+
+from . import geometry_torch as gt
+from .isb import ISB
+from .ssd import SSDDetector
+
+SKIP_STEPS = {"fcn32": 0, "fcn16": 1, "fcn8": 2}
+
+
+class SSDISB(nn.Module):
+    """Detector and branches. ``forward(images)`` runs the detector only; branches run on
+    crops chosen outside the graph (ground-truth boxes in training, detections at run
+    time), which is how the runtime splits them into separate engines."""
+
+    def __init__(self, desc: ModelDescription) -> None:
+        super().__init__()
+        self.desc = desc
+        self.detector = SSDDetector(desc)
+        mn = self.detector.backbone
+        channels = {s: mn.channels(s) for s in (8, 16, 32)}
+        self.branches = nn.ModuleList(
+            ISB(channels, desc.num_classes, SKIP_STEPS[desc.isb_skip]) for _ in desc.branches
+        )
+
+    def forward(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
+        return self.detector(images)
+
+    def branch_crops(
+        self, taps: dict[int, torch.Tensor], image_index: int, cells: np.ndarray, branch: int
+    ) -> list[torch.Tensor]:
+        """ISB inputs for boxes with encompassing ``cells`` (N, 4) in image ``image_index``.
+
+        Gradients stop at the crop (thesis 3.2.1): each branch trains on its own and the
+        shared features learn from the box losses only.
+        """
+        spec = self.desc.branches[branch]
+        out = []
+        for s in self.desc.mask_strides:
+            k = self.desc.crop_stride // s
+            win = torch.from_numpy(crop_windows(cells, self.desc.crop_stride, s))
+            fmap = taps[s][image_index].detach()
+            out.append(gt.gather_crops(fmap, win, (spec.shape[0] * k, spec.shape[1] * k),
+                                       spec.mode))
+        return out
+
+    def segment(self, branch: int, crops: list[torch.Tensor]) -> torch.Tensor:
+        """Mask logits (N, K, mh, mw) of branch ``branch`` for its crops."""
+        return self.branches[branch](*crops)
