@@ -1,0 +1,1 @@
+"""Benchmarks behind ``edge-bench``. They print figures; no test asserts a timing."""

@@ -1,0 +1,27 @@
+"""Latency statistics over repeated runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
+    """p50/p90/p99 and mean of durations given in seconds, in milliseconds."""
+    a = np.asarray(samples_s, dtype=np.float64) * 1e3
+    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "mean": float(a.mean())}
+
+
+def time_call(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Run ``fn`` ``warmup`` times, then time ``repeats`` calls with a monotonic clock."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return percentiles_ms(samples)

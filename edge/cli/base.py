@@ -1,0 +1,65 @@
+"""What every edge-seg CLI shares: ``-v``, ``--version``, logging and exit codes.
+
+Exit codes: 0 success; 1 an unexpected internal error (a bug: traceback shown);
+2 bad input or environment (:class:`EdgeError`: one line, traceback only with ``-v``,
+and argparse usage errors); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from edge import __version__
+from edge.errors import EdgeError
+
+log = logging.getLogger("edge")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-v info, -vv debug); show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse ``argv``, call the chosen command's handler and map failures to exit codes."""
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version (0) or usage error (2)
+        return int(exc.code or 0)
+    configure_logging(args.verbose)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except EdgeError as exc:
+        if args.verbose:
+            log.exception("%s failed", parser.prog)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug, not bad input: keep the traceback for the report
+        log.exception("%s: internal error (please report it with this traceback)", parser.prog)
+        return 1
+
+
+
+def add_input_size(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), help=help_text)
