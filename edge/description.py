@@ -201,10 +201,10 @@ class ModelDescription:
                 BranchSpec(shape=tuple(b["shape"]), mode=b["mode"], max_boxes=b["max_boxes"])
                 for b in d.get("branches", ())
             )
-            d["anchors"] = AnchorSpec(
-                **{**d.get("anchors", {}), "aspect_ratios": tuple(d.get("anchors", {}).get(
-                    "aspect_ratios", AnchorSpec().aspect_ratios))}
-            )
+            anchors = dict(d.get("anchors", {}))
+            if "aspect_ratios" in anchors:
+                anchors["aspect_ratios"] = tuple(anchors["aspect_ratios"])
+            d["anchors"] = AnchorSpec(**anchors)
             for key in ("input_size", "class_names", "mean", "std", "skip_strides",
                         "box_coder_weights"):
                 if key in d:
