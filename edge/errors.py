@@ -25,6 +25,10 @@ class ModelFileError(EdgeError):
     """A model file or folder is missing, corrupt, or from another model."""
 
 
+class DatasetError(EdgeError):
+    """A dataset file or annotation is missing or malformed (the message names it)."""
+
+
 class SourceError(EdgeError):
     """A frame source (camera, file, stream) cannot be opened or read."""
 

@@ -1,0 +1,125 @@
+"""Training-time augmentation for detection and segmentation, with box and mask updates.
+
+One affine warp does scale jitter, random crop/pad and horizontal flip for the image
+(bilinear) and its masks or label map (nearest), straight to the network input size;
+boxes are recomputed from the warped masks, so they stay tight. Photometric jitter
+(brightness, contrast, saturation, hue) changes pixels only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.optional import require
+
+from .samples import IGNORE_LABEL, InstanceSample, SemanticSample, boxes_from_masks
+
+MIN_MASK_PIXELS = 8  # instances cropped smaller than this are dropped
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random transforms (zoom > 1 crops in, < 1 zooms out with padding)."""
+
+    zoom: tuple[float, float] = (0.6, 1.6)
+    flip: float = 0.5
+    brightness: float = 32.0
+    contrast: tuple[float, float] = (0.7, 1.3)
+    saturation: tuple[float, float] = (0.7, 1.3)
+    hue: float = 8.0
+
+
+def _warp_matrix(src_hw: tuple[int, int], dst_hw: tuple[int, int], zoom: float, flip: bool,
+                 rng: np.random.Generator | None) -> np.ndarray:
+    """2x3 matrix mapping source pixel coordinates to destination ones.
+
+    The source window is the destination aspect at ``1/zoom`` of the image, placed at a
+    random position (centred when ``rng`` is None); pixel centres map to pixel centres.
+    """
+    sh, sw = src_hw
+    dh, dw = dst_hw
+    win_h, win_w = sh / zoom, sw / zoom
+    if rng is None:
+        y0, x0 = (sh - win_h) / 2, (sw - win_w) / 2
+    else:
+        y0 = rng.uniform(min(0.0, sh - win_h), max(0.0, sh - win_h))
+        x0 = rng.uniform(min(0.0, sw - win_w), max(0.0, sw - win_w))
+    ax, ay = dw / win_w, dh / win_h
+    # continuous coordinates: u_dst = a * (u_src - x0); pixel centre i sits at i + 0.5
+    m = np.array([[ax, 0.0, ax * (0.5 - x0) - 0.5], [0.0, ay, ay * (0.5 - y0) - 0.5]])
+    if flip:
+        m[0] = -m[0]
+        m[0, 2] += dw - 1
+    return m
+
+
+def _photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    cv2 = require("cv2", "augmentation")
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue, cfg.hue)) % 180
+    hsv[..., 1] *= rng.uniform(*cfg.saturation)
+    hsv = np.clip(hsv, 0, [179, 255, 255]).astype(np.uint8)
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR).astype(np.float32)
+    mean = out.mean()
+    out = (out - mean) * rng.uniform(*cfg.contrast) + mean + rng.uniform(-cfg.brightness,
+                                                                         cfg.brightness)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def fit_instances(sample: InstanceSample, size: tuple[int, int],
+                  rng: np.random.Generator | None = None,
+                  cfg: AugmentConfig | None = None) -> InstanceSample:
+    """Warp ``sample`` to the network ``size``: a plain stretch when ``rng`` is None,
+    otherwise a random zoom/crop/flip plus photometric jitter."""
+    cv2 = require("cv2", "augmentation")
+    h, w = size
+    src = sample.image.shape[:2]
+    if rng is None:
+        m = np.array([[w / src[1], 0, 0.5 * w / src[1] - 0.5],
+                      [0, h / src[0], 0.5 * h / src[0] - 0.5]])
+    else:
+        cfg = cfg or AugmentConfig()
+        m = _warp_matrix(src, size, float(np.exp(rng.uniform(*np.log(cfg.zoom)))),
+                         bool(rng.random() < cfg.flip), rng)
+    fill = tuple(float(v) for v in sample.image.reshape(-1, 3).mean(0))
+    image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    n = len(sample)
+    masks = np.zeros((n, h, w), bool)
+    for i in range(n):
+        masks[i] = cv2.warpAffine(sample.masks[i].astype(np.uint8), m, (w, h),
+                                  flags=cv2.INTER_NEAREST, borderValue=0) > 0
+    keep = masks.reshape(n, -1).sum(1) >= MIN_MASK_PIXELS if n else np.zeros(0, bool)
+    keep |= sample.iscrowd & masks.reshape(n, -1).any(1) if n else keep
+    if rng is not None:
+        image = _photometric(image, cfg or AugmentConfig(), rng)
+    masks = masks[keep]
+    return InstanceSample(image=image, boxes=boxes_from_masks(masks),
+                          classes=sample.classes[keep], masks=masks,
+                          iscrowd=sample.iscrowd[keep], image_id=sample.image_id,
+                          file_name=sample.file_name)
+
+
+def fit_semantic(sample: SemanticSample, size: tuple[int, int],
+                 rng: np.random.Generator | None = None,
+                 cfg: AugmentConfig | None = None) -> SemanticSample:
+    """As :func:`fit_instances` for a label map (padding is labelled ignore)."""
+    cv2 = require("cv2", "augmentation")
+    h, w = size
+    src = sample.image.shape[:2]
+    if rng is None:
+        m = np.array([[w / src[1], 0, 0.5 * w / src[1] - 0.5],
+                      [0, h / src[0], 0.5 * h / src[0] - 0.5]])
+    else:
+        cfg = cfg or AugmentConfig()
+        m = _warp_matrix(src, size, float(np.exp(rng.uniform(*np.log(cfg.zoom)))),
+                         bool(rng.random() < cfg.flip), rng)
+    image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT)
+    labels = cv2.warpAffine(sample.labels, m, (w, h), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE_LABEL)
+    if rng is not None:
+        image = _photometric(image, cfg or AugmentConfig(), rng)
+    return SemanticSample(image=image, labels=labels, file_name=sample.file_name)

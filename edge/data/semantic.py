@@ -1,0 +1,90 @@
+"""Semantic-segmentation readers: Cityscapes (leftImg8bit + gtFine) and label folders
+(the synthetic generator's ``images/`` + ``labels/`` + ``semantic.json``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge.description import CITYSCAPES_CLASSES
+from edge.errors import DatasetError
+from edge.optional import require
+
+from .samples import IGNORE_LABEL, SemanticSample
+
+# Cityscapes labelIds -> the 19 train ids (cityscapesScripts' labels.py); others ignored.
+_CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9,
+                         23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES_LUT = np.full(256, IGNORE_LABEL, np.uint8)
+for _label_id, _train_id in _CITYSCAPES_TRAIN_IDS.items():
+    CITYSCAPES_LUT[_label_id] = _train_id
+
+
+def _read(path: Path, flags: int, what: str) -> np.ndarray:
+    cv2 = require("cv2", "reading images")
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        raise DatasetError(f"{path}: missing or unreadable {what}")
+    return img
+
+
+class SemanticFolder:
+    """Pairs of images and label maps, as a sequence of :class:`SemanticSample`."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], class_names: tuple[str, ...],
+                 lut: np.ndarray | None, source: str) -> None:
+        if not pairs:
+            raise DatasetError(f"{source}: no image/label pairs found")
+        self.pairs = pairs
+        self.class_names = class_names
+        self.lut = lut
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> SemanticSample:
+        cv2 = require("cv2", "reading images")
+        img_path, lab_path = self.pairs[index]
+        image = _read(img_path, cv2.IMREAD_COLOR, "image")
+        labels = _read(lab_path, cv2.IMREAD_UNCHANGED, "label map")
+        if labels.ndim != 2 or labels.shape != image.shape[:2]:
+            raise DatasetError(f"{lab_path}: label map must be single-channel and the size of "
+                               f"{img_path.name}, got shape {labels.shape}")
+        if self.lut is not None:
+            labels = self.lut[labels]
+        return SemanticSample(image=image, labels=labels.astype(np.uint8), file_name=img_path.name)
+
+
+def label_folder(root: str | Path) -> SemanticFolder:
+    """A folder with ``semantic.json``, ``images/`` and ``labels/`` (same file stems)."""
+    root = Path(root)
+    meta_path = root / "semantic.json"
+    if not meta_path.is_file():
+        raise DatasetError(f"{meta_path}: missing; a label folder needs semantic.json naming its "
+                           f"classes (edge-build dataset synth writes one)")
+    meta = json.loads(meta_path.read_text())
+    labels = {p.stem: p for p in (root / meta.get("labels", "labels")).glob("*.png")}
+    images = sorted((root / meta.get("images", "images")).iterdir())
+    pairs = [(p, labels[p.stem]) for p in images if p.stem in labels]
+    return SemanticFolder(pairs, tuple(meta["classes"]), None, str(root))
+
+
+def cityscapes(root: str | Path, split: str = "val") -> SemanticFolder:
+    """Cityscapes ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` with
+    ``gtFine/<split>/<city>/*_gtFine_labelIds.png``, labels mapped to the 19 train ids."""
+    root = Path(root)
+    img_root = root / "leftImg8bit" / split
+    if not img_root.is_dir():
+        raise DatasetError(f"{img_root}: not found; point --data at the Cityscapes root holding "
+                           f"leftImg8bit/ and gtFine/")
+    pairs = []
+    for img in sorted(img_root.glob("*/*_leftImg8bit.png")):
+        stem = img.name[: -len("_leftImg8bit.png")]
+        lab = root / "gtFine" / split / img.parent.name / f"{stem}_gtFine_labelIds.png"
+        if not lab.is_file():
+            raise DatasetError(f"{lab}: missing ground truth for {img}")
+        pairs.append((img, lab))
+    return SemanticFolder(pairs, CITYSCAPES_CLASSES, CITYSCAPES_LUT, str(root))
