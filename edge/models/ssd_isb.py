@@ -31,10 +31,26 @@ class SSDISB(nn.Module):
             ISB(channels, desc.num_classes, SKIP_STEPS[desc.isb_skip]) for _ in desc.branches
         )
 
-    def forward(
-        self, images: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
-        return self.detector(images)
+    def forward(self, images: torch.Tensor,
+                mask_jobs: list[list[tuple[int, np.ndarray]]] | None = None):
+        """Detector outputs ``(codes, logits, taps)``; with ``mask_jobs`` also the branch
+        outputs: ``mask_jobs[b]`` lists ``(image index, cells (N, 4))`` for branch ``b``
+        and the fourth result holds, per branch, (sum N, K, mh, mw) logits or None.
+
+        Running the branches inside ``forward`` keeps them under DistributedDataParallel.
+        """
+        codes, logits, taps = self.detector(images)
+        if mask_jobs is None:
+            return codes, logits, taps
+        outputs: list[torch.Tensor | None] = []
+        for b, jobs in enumerate(mask_jobs):
+            if not jobs:
+                outputs.append(None)
+                continue
+            per_job = [self.branch_crops(taps, i, cells, b) for i, cells in jobs]
+            crops = [torch.cat([job[k] for job in per_job]) for k in range(len(per_job[0]))]
+            outputs.append(self.segment(b, crops))
+        return codes, logits, taps, outputs
 
     def branch_crops(
         self, taps: dict[int, torch.Tensor], image_index: int, cells: np.ndarray, branch: int

@@ -1,0 +1,1 @@
+"""Training (needs the ``build`` extra): targets, losses, checkpoints and the loop."""

@@ -1,0 +1,292 @@
+"""The training loop for every zoo model: seeded, resumable, single process or DDP.
+
+Run under ``torchrun --nproc-per-node N`` and it trains with DistributedDataParallel
+(NCCL on GPUs, Gloo on CPUs); only rank 0 writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edge.description import ModelDescription
+from edge.errors import ConfigError
+from edge.geometry import BoxCoder, ssd_anchors
+from edge.models.zoo import build_model
+
+from .checkpoint import load_pretrained, save_checkpoint, save_weights
+from .data import InstanceBatches, SemanticBatches, collate
+from .losses import mask_loss, semantic_loss, ssd_loss
+from .targets import mask_jobs, ssd_targets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters. The defaults converge from scratch on small data; the
+    ``thesis-*`` presets are the thesis's fine-tuning schedules (they assume
+    pretrained weights)."""
+
+    steps: int = 3000
+    batch_size: int = 8
+    accumulate: int = 1
+    optimizer: str = "adamw"  # adamw | rmsprop
+    lr: float = 2e-3
+    schedule: str = "cosine"  # cosine | step | constant
+    warmup: int = 100
+    decay_steps: int = 10_000
+    decay_rate: float = 0.75
+    weight_decay: float = 1e-4
+    mask_weight: float | None = None  # default: 150 multi-branch, 30 single-branch
+    neg_ratio: float = 3.0
+    augment: bool = True
+    seed: int = 0
+    workers: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+    log_every: int = 20
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # Section 3.2.1: RMSProp, 4e-5, x0.75 every 10k steps, batch 6 x 4 accumulated.
+    "thesis-instance": {"optimizer": "rmsprop", "lr": 4e-5, "schedule": "step",
+                        "decay_steps": 10_000, "decay_rate": 0.75, "warmup": 0,
+                        "batch_size": 6, "accumulate": 4},
+    # Section 4.2.2: RMSProp at a constant 1e-5, batch 1.
+    "thesis-semantic": {"optimizer": "rmsprop", "lr": 1e-5, "schedule": "constant",
+                        "warmup": 0, "batch_size": 1},
+}
+
+
+def make_config(preset: str = "default", **overrides: Any) -> TrainConfig:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    return replace(TrainConfig(), **{**PRESETS[preset], **{k: v for k, v in overrides.items()
+                                                             if v is not None}})
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier at ``step`` (equation 3.2 for ``step``)."""
+    warm = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
+    if cfg.schedule == "constant":
+        return warm
+    if cfg.schedule == "step":
+        return warm * cfg.decay_rate ** (step // cfg.decay_steps)
+    if cfg.schedule == "cosine":
+        progress = min(1.0, step / max(1, cfg.steps))
+        return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+    raise ConfigError(f"unknown schedule {cfg.schedule!r}; use cosine, step or constant")
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def _images(batch: list[dict[str, Any]], device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(np.stack([b["image"] for b in batch])).to(device)
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cpu" else x
+
+
+class _InstanceStep:
+    """Targets and losses of one SSD-ISB batch."""
+
+    def __init__(self, desc: ModelDescription, cfg: TrainConfig) -> None:
+        self.desc = desc
+        self.anchors = ssd_anchors(desc.anchors, desc.input_size)
+        self.coder = BoxCoder(desc.box_coder_weights)
+        single = len(desc.branches) == 1
+        self.mask_weight = cfg.mask_weight if cfg.mask_weight is not None else (
+            30.0 if single else 150.0)
+        self.neg_ratio = cfg.neg_ratio
+
+    def __call__(self, model: nn.Module, batch: list[dict[str, Any]], device: torch.device,
+                 rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        desc = self.desc
+        images = _images(batch, device)
+        tcodes, tlabels = [], []
+        jobs: list[list[tuple[int, np.ndarray]]] = [[] for _ in desc.branches]
+        targets: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in desc.branches]
+        for i, b in enumerate(batch):
+            keep = ~b["iscrowd"]
+            c, lab = ssd_targets(self.anchors, b["boxes"][keep], b["classes"][keep],
+                                 b["boxes"][~keep], self.coder)
+            tcodes.append(c)
+            tlabels.append(lab)
+            for k, job in enumerate(mask_jobs(desc, i, b["boxes"][keep], b["classes"][keep],
+                                              b["masks"][keep], rng)):
+                if job is not None:
+                    jobs[k].append((i, job.cells))
+                    targets[k].append((job.classes, job.targets))
+        codes, logits, _, mask_out = model(images, jobs)
+        loc, cls = ssd_loss(codes, logits, torch.from_numpy(np.stack(tcodes)).to(device),
+                            torch.from_numpy(np.stack(tlabels)).to(device), self.neg_ratio)
+        total_boxes, mask_sum = 0, codes.new_zeros(())
+        for out, tg in zip(mask_out, targets):
+            if out is None:
+                continue
+            classes = torch.from_numpy(np.concatenate([t[0] for t in tg])).to(device)
+            target = torch.from_numpy(np.concatenate([t[1] for t in tg])).to(device)
+            mask_sum = mask_sum + mask_loss(out, classes, target) * len(classes)
+            total_boxes += len(classes)
+        mask = mask_sum / max(1, total_boxes)
+        return {"loss": loc + cls + self.mask_weight * mask, "loc": loc, "cls": cls,
+                "mask": mask}
+
+
+def _semantic_step(model: nn.Module, batch: list[dict[str, Any]], device: torch.device,
+                   rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    images = _images(batch, device)
+    labels = torch.from_numpy(np.stack([b["labels"] for b in batch])).to(device)
+    loss = semantic_loss(model(images), labels)
+    return {"loss": loss, "ce": loss}
+
+
+def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
+          init: str | Path | None = None, resume: str | Path | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Train ``desc`` on ``reader`` and write ``last.pt``, ``weights.npz`` and
+    ``train_log.jsonl`` to ``out_dir``. Returns a summary of the run."""
+    from tqdm import tqdm
+
+    world, rank, local_rank = _distributed()
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = _device(cfg, local_rank)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    out = Path(out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    # NHWC runs MobileNet's depthwise convs about 1.4x faster on CPUs (measured on 2 cores)
+    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = build_model(desc).to(device, memory_format=fmt)
+    if init is not None:
+        load_pretrained(model, init)
+    if cfg.optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                                       weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "rmsprop":
+        opt = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.9, momentum=0.9,
+                                  eps=1.0, weight_decay=cfg.weight_decay)
+    else:
+        raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; use adamw or rmsprop")
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+    start = 0
+    if resume is not None:
+        ckpt = torch.load(resume, map_location=device, weights_only=True)
+        if ckpt["description"] != desc.to_dict():
+            raise ConfigError(f"{resume}: checkpoint is for another model or options; resume "
+                              f"with the same model and options it was trained with")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start = int(ckpt["step"])
+        log.info("resumed from %s at step %d", resume, start)
+
+    if desc.task == "instance":
+        dataset: Any = InstanceBatches(reader, desc, cfg.augment, cfg.seed)
+        step_fn: Any = _InstanceStep(desc, cfg)
+    else:
+        dataset = SemanticBatches(reader, desc, cfg.augment, cfg.seed)
+        step_fn = _semantic_step
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+
+    per_epoch = max(1, len(dataset) // (cfg.batch_size * world))
+    if len(dataset) < cfg.batch_size * world:
+        raise ConfigError(f"dataset has {len(dataset)} images, fewer than one batch of "
+                          f"{cfg.batch_size} x {world} processes; lower --batch-size")
+
+    def batches(epoch: int):
+        dataset.epoch = epoch
+        if world > 1:
+            sampler: Any = torch.utils.data.DistributedSampler(dataset, world, rank, shuffle=True,
+                                                               seed=cfg.seed, drop_last=True)
+            sampler.set_epoch(epoch)
+        else:
+            g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+            sampler = torch.utils.data.RandomSampler(dataset, generator=g)
+        return iter(torch.utils.data.DataLoader(
+            dataset, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+            num_workers=cfg.workers, collate_fn=collate, persistent_workers=False))
+
+    log_path = out / "train_log.jsonl"
+    epoch = start * cfg.accumulate // per_epoch
+    it = batches(epoch)
+    seen = (start * cfg.accumulate) % per_epoch
+    for _ in range(seen):  # continue the interrupted epoch where it stopped
+        next(it)
+    rng = np.random.default_rng([cfg.seed, rank, start])
+    model.train()
+    history: list[dict[str, float]] = []
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
+               unit="step", disable=not progress or rank != 0)
+    for step in bar:
+        opt.zero_grad(set_to_none=True)
+        parts: dict[str, float] = {}
+        for _ in range(cfg.accumulate):
+            try:
+                batch = next(it)
+            except StopIteration:
+                epoch += 1
+                it = batches(epoch)
+                batch = next(it)
+            losses = step_fn(net, batch, device, rng)
+            (losses["loss"] / cfg.accumulate).backward()
+            for k, v in losses.items():
+                parts[k] = parts.get(k, 0.0) + float(v.detach()) / cfg.accumulate
+        if not math.isfinite(parts["loss"]):
+            raise ConfigError(f"loss became {parts['loss']} at step {step}; lower --lr")
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        history.append(parts)
+        bar.set_postfix(loss=f"{parts['loss']:.3f}")
+        done = step + 1
+        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+            recent = history[-cfg.log_every:]
+            row = {"step": done, "lr": sched.get_last_lr()[0], "epoch": epoch,
+                   "seconds": round(time.time() - t0, 1),
+                   **{k: float(np.mean([h[k] for h in recent])) for k in recent[0]}}
+            with log_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            save_checkpoint(out / "last.pt", model, desc, done,
+                            {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                             "config": asdict(cfg)})
+    if rank == 0:
+        model.eval()
+        save_weights(out / "weights.npz", model, desc)
+    if world > 1:
+        torch.distributed.barrier()
+    first = history[: max(1, len(history) // 10)]
+    last = history[-max(1, len(history) // 10):]
+    return {"steps": cfg.steps, "seconds": round(time.time() - t0, 1), "out": str(out),
+            "loss_first": float(np.mean([h["loss"] for h in first])) if history else None,
+            "loss_last": float(np.mean([h["loss"] for h in last])) if history else None}
