@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from edge import catalog
 from edge.cli.base import add_input_size, make_parser, run
+from edge.errors import ConfigError
 from edge.optional import require
 
-DESCRIPTION = "Build pipeline for edge-seg models: zoo, (later) data, training, export, engines."
+DESCRIPTION = "Build pipeline for edge-seg models: zoo, datasets, training, evaluation."
 
 
 def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +87,130 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset_synth(args: argparse.Namespace) -> int:
+    from edge.data.synth import write_dataset, write_video
+
+    h, w = args.size
+    if h < 64 or w < 64:
+        raise ConfigError(f"--size must be at least 64x64, got {h}x{w}")
+    summary: dict[str, Any] = {}
+    if args.images:
+        summary["dataset"] = write_dataset(args.out, args.images, (h, w), args.seed,
+                                           workers=args.workers)
+    if args.video:
+        summary["video"] = write_video(args.video, args.frames, (h, w), args.seed)
+    if not summary:
+        raise ConfigError("nothing to do: give --images N and/or --video FILE")
+    print(json.dumps(summary, indent=2) if args.json else
+          "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return 0
+
+
+def _description_for_training(args: argparse.Namespace, class_names: tuple[str, ...]):
+    """Description of the model to train: a zoo name with options, or a checkpoint's."""
+    from edge.train.checkpoint import read_description
+
+    if args.model in catalog.model_names():
+        options: dict[str, Any] = {"class_names": class_names}
+        if args.input_size:
+            options["input_size"] = tuple(args.input_size)
+        if args.alpha is not None:
+            options["alpha"] = args.alpha
+        if args.model in catalog.INSTANCE_CONFIGS:
+            options["isb_skip"] = args.isb_skip
+        return catalog.describe(args.model, **options)
+    return read_description(args.model)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    require("torch", "edge-build train")
+    from edge.data.sources import open_instances, open_semantic
+    from edge.train.trainer import make_config, train
+
+    if args.model in catalog.model_names():
+        task, names = ("instance" if args.model in catalog.INSTANCE_CONFIGS else "semantic"), None
+    else:
+        from edge.train.checkpoint import read_description
+
+        resumed = read_description(args.model)
+        task, names = resumed.task, list(resumed.class_names)
+    if task == "instance":
+        reader: Any = open_instances(args.data, args.categories or names)
+    else:
+        reader = open_semantic(args.data, args.split)
+    desc = _description_for_training(args, tuple(reader.class_names))
+    resume = args.resume or (args.model if Path(args.model).suffix == ".pt" else None)
+    init = args.init or (args.model if Path(args.model).suffix == ".npz" else None)
+    cfg = make_config(args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      accumulate=args.accumulate, seed=args.seed, workers=args.workers,
+                      device=args.device, augment=not args.no_augment,
+                      mask_weight=args.mask_weight, threads=args.threads,
+                      checkpoint_every=args.checkpoint_every)
+    summary = train(desc, reader, args.out, cfg, init=init, resume=resume)
+    summary["model"] = desc.name
+    print(json.dumps(summary, indent=2) if args.json else
+          f"trained {desc.name} for {summary['steps']} steps in {summary['seconds']} s; "
+          f"loss {summary['loss_first']:.3f} -> {summary['loss_last']:.3f}; wrote {args.out}")
+    return 0
+
+
+def _load_pipeline(ref: str, device: str):
+    """Pipeline for a checkpoint, weights file or ``demo`` (PyTorch backend)."""
+    from edge.pipeline import InstancePipeline, SemanticPipeline
+
+    if Path(ref).is_dir():
+        raise ConfigError(f"{ref}: is a folder; evaluating export folders needs the ONNX "
+                          f"backend, which arrives with edge-build export. Pass a .pt "
+                          f"checkpoint, a .npz weights file or demo")
+    require("torch", "evaluating PyTorch checkpoints")
+    from edge.backends.torch_backend import TorchBackend
+    from edge.train.checkpoint import load_model
+
+    desc, model, _ = load_model(ref)
+    backend = TorchBackend(model, device)
+    if desc.task == "instance":
+        return InstancePipeline(desc, backend)
+    return SemanticPipeline(desc, backend)
+
+
+def _print_instance_metrics(m: dict[str, Any]) -> None:
+    print(f"{m['images']} images, {m['detections']} detections")
+    print(f"{'':6} {'AP50':>7} {'AP':>7} {'AP75':>7} | thesis @0.50: {'APs':>6} {'APm':>6} "
+          f"{'APl':>6} {'AR1':>6} {'AR10':>6} {'AR100':>6}")
+    for kind in ("segm", "bbox"):
+        r = m[kind]
+        print(f"{kind:6} {r['AP50']:7.3f} {r['AP']:7.3f} {r['AP75']:7.3f} |              "
+              f"{r['APs_50']:6.3f} {r['APm_50']:6.3f} {r['APl_50']:6.3f} {r['AR1_50']:6.3f} "
+              f"{r['AR10_50']:6.3f} {r['AR100_50']:6.3f}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from edge.data.sources import open_instances, open_semantic
+
+    pipeline = _load_pipeline(args.model, args.device)
+    desc = pipeline.desc
+    if desc.task == "instance":
+        from edge.evaluate.instances import evaluate_instances
+
+        reader = open_instances(args.data, list(desc.class_names))
+        metrics = evaluate_instances(pipeline, reader, args.results)
+        _print_instance_metrics(metrics)
+    else:
+        from edge.evaluate.semantic import evaluate_semantic
+
+        if args.results:
+            raise ConfigError("--results writes COCO instance results; semantic models have none")
+        metrics = evaluate_semantic(pipeline, open_semantic(args.data, args.split))
+        print(f"mIoU {metrics['mIoU']:.4f}  pixel acc {metrics['pixel_accuracy']:.4f}  "
+              f"mean class acc {metrics['mean_class_accuracy']:.4f}")
+        for name, iou in metrics["per_class_iou"].items():
+            print(f"  {name:16} {'-' if iou is None else f'{iou:.4f}'}")
+    metrics["model"] = {"ref": args.model, "name": desc.name}
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-build", DESCRIPTION)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -99,6 +226,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="number of classes (default 19 / 1)")
     add_input_size(p, "network input height and width (multiples of 32)")
     p.set_defaults(handler=cmd_models)
+
+    p = sub.add_parser("dataset", help="generate datasets", description="Generate datasets.")
+    dsub = p.add_subparsers(title="kinds", metavar="KIND")
+    p = dsub.add_parser(
+        "synth", help="synthetic street scenes with person instances",
+        description="Write synthetic scenes: DIR/images/*.jpg, DIR/labels/*.png (semantic "
+                    "labels), DIR/annotations.json (COCO instances, RLE masks), "
+                    "DIR/semantic.json; and/or a moving-scene video. Deterministic per seed.")
+    p.add_argument("--out", default="synth", help="output folder (default ./synth)")
+    p.add_argument("--images", type=int, default=0, help="number of images")
+    p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), default=(640, 640),
+                   help="image height and width (default 640 640)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--video", metavar="FILE", help="also write a moving scene as an mp4 video")
+    p.add_argument("--frames", type=int, default=300, help="video length in frames")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes rendering in parallel (output is identical for any number)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_dataset_synth)
+
+    p = sub.add_parser("train", help="train a zoo model or resume a checkpoint",
+                       description="Train on a COCO-format folder (instance models) or a label "
+                                   "folder / Cityscapes root (semantic models). Writes "
+                                   "OUT/last.pt (resumable), OUT/weights.npz and "
+                                   "OUT/train_log.jsonl. Under torchrun it trains with DDP.")
+    p.add_argument("--model", required=True, help="zoo name; a .pt checkpoint to resume; or a "
+                                                   ".npz weights file to start from")
+    p.add_argument("--data", required=True, help="dataset folder or COCO JSON")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--categories", nargs="+", help="COCO category names to train on "
+                                                   "(default: all)")
+    p.add_argument("--split", default="train", help="Cityscapes split (default train)")
+    p.add_argument("--alpha", type=float, choices=catalog.ALPHAS, help="MobileNet depth multiplier")
+    p.add_argument("--isb-skip", choices=("fcn8", "fcn16", "fcn32"), default="fcn8")
+    add_input_size(p, "network input height and width")
+    p.add_argument("--preset", default="default",
+                   help="default (from scratch), thesis-instance or thesis-semantic")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--mask-weight", type=float, help="default 150 multi-branch, 30 single")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="data-loading processes (default 0)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--init", help="weights on disk to start from (edge-seg file, state dict, "
+                                  "torchvision SqueezeNet 1.1)")
+    p.add_argument("--resume", help=".pt checkpoint to resume")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a model on a dataset",
+                       description="Instance models: COCO mask and box AP with pycocotools, "
+                                   "plus the thesis's metrics at IoU 0.50. Semantic models: "
+                                   "mIoU, per-class IoU, pixel and mean class accuracy.")
+    p.add_argument("--model", required=True,
+                   help="a .pt checkpoint, a .npz weights file, or demo (the shipped model)")
+    p.add_argument("--data", required=True, help="dataset folder (annotations.json beside the "
+                                                 "images; or a label folder / Cityscapes root)")
+    p.add_argument("--split", default="val", help="Cityscapes split (default val)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
+    p.add_argument("--results", metavar="FILE", help="write COCO results JSON (RLE masks)")
+    p.set_defaults(handler=cmd_eval)
     return parser
 
 
