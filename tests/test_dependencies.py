@@ -26,9 +26,14 @@ def run_bare(code: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+# Modules that are PyTorch code by nature; importing them without torch must fail with
+# MissingDependencyError (tested below), everything else must import.
+TORCH_MODULES = ("edge.models", "edge.train.losses", "edge.train.trainer")
+
+
 def lean_modules() -> list[str]:
     names = [m.name for m in pkgutil.walk_packages(edge.__path__, "edge.")]
-    return sorted(n for n in names if not n.startswith("edge.models"))
+    return sorted(n for n in names if not n.startswith(TORCH_MODULES))
 
 
 def test_there_are_lean_modules_to_check() -> None:
@@ -53,11 +58,12 @@ def test_every_lean_module_imports_without_optional_libraries() -> None:
     assert result == {"failed": {}, "loaded": []}
 
 
-def test_model_zoo_without_torch_says_how_to_install_it() -> None:
-    proc = run_bare("""
+@pytest.mark.parametrize("module", ["edge.models.zoo", "edge.train.trainer", "edge.train.losses"])
+def test_torch_modules_without_torch_say_how_to_install_it(module: str) -> None:
+    proc = run_bare(f"""
         from edge.errors import MissingDependencyError
         try:
-            import edge.models.zoo
+            import {module}
         except MissingDependencyError as exc:
             print(exc)
     """)

@@ -18,6 +18,8 @@ ALLOWED = {
     "catalog.py": ("edge.description", "edge.errors"),
     "architecture.py": (),
     "errors.py": (),
+    "preprocess.py": ("edge.description", "edge.errors", "edge.geometry"),
+    "pipeline.py": ("edge.description", "edge.geometry", "edge.preprocess"),
 }
 
 

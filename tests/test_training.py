@@ -157,3 +157,23 @@ def test_training_is_reproducible(tiny_synth, tmp_path) -> None:
     assert a["loss_last"] == b["loss_last"]
     assert np.isfinite(box_iou(ssd_anchors(desc.anchors, (64, 64))[:2],
                                ssd_anchors(desc.anchors, (64, 64))[:2])).all()
+
+
+def test_distributed_training_under_torchrun(tiny_synth, tmp_path) -> None:
+    """Two CPU processes with Gloo: the DDP path trains, and only rank 0 writes."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--master-port", "29517", "-m", "edge.cli.build", "train",
+         "--model", "ssd-isb-multi-shape", "--alpha", "0.25", "--input-size", "64", "64",
+         "--data", str(tiny_synth), "--out", str(out), "--steps", "3", "--batch-size", "2",
+         "--threads", "1", "--json"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load_model(out / "last.pt")[2] == 3
+    assert (out / "weights.npz").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,9 @@ from edge.cli.base import add_input_size, make_parser, run
 from edge.errors import ConfigError
 from edge.optional import require
 
-DESCRIPTION = "Build pipeline for edge-seg models: zoo, datasets, training, evaluation."
+log = logging.getLogger(__name__)
+
+DESCRIPTION = "Build pipeline for edge-seg models: zoo, datasets, training, evaluation, ONNX export."
 
 
 def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -148,27 +151,38 @@ def cmd_train(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every)
     summary = train(desc, reader, args.out, cfg, init=init, resume=resume)
     summary["model"] = desc.name
-    print(json.dumps(summary, indent=2) if args.json else
-          f"trained {desc.name} for {summary['steps']} steps in {summary['seconds']} s; "
-          f"loss {summary['loss_first']:.3f} -> {summary['loss_last']:.3f}; wrote {args.out}")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif summary["loss_first"] is None:
+        print(f"{desc.name}: already trained for {summary['steps']} steps; nothing to do")
+    else:
+        print(f"trained {desc.name} to step {summary['steps']} in {summary['seconds']} s; loss "
+              f"{summary['loss_first']:.3f} -> {summary['loss_last']:.3f}; wrote {args.out}")
     return 0
 
 
-def _load_pipeline(ref: str, device: str):
-    """Pipeline for a checkpoint, weights file or ``demo`` (PyTorch backend)."""
+def _load_pipeline(ref: str, device: str, precision: str = "fp32",
+                   score_threshold: float | None = None):
+    """Pipeline for an export folder (ONNX Runtime) or a checkpoint, weights file or
+    ``demo`` (PyTorch); ``score_threshold`` overrides the description's for evaluation."""
     from edge.pipeline import InstancePipeline, SemanticPipeline
 
+    backend: Any
     if Path(ref).is_dir():
-        raise ConfigError(f"{ref}: is a folder; evaluating export folders needs the ONNX "
-                          f"backend, which arrives with edge-build export. Pass a .pt "
-                          f"checkpoint, a .npz weights file or demo")
-    require("torch", "evaluating PyTorch checkpoints")
-    from edge.backends.torch_backend import TorchBackend
-    from edge.train.checkpoint import load_model
+        from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    desc, model, _ = load_model(ref)
-    backend = TorchBackend(model, device)
+        backend = OnnxRuntimeBackend(ref, precision)
+        desc = backend.desc
+    else:
+        require("torch", "evaluating PyTorch checkpoints")
+        from edge.backends.torch_backend import TorchBackend
+        from edge.train.checkpoint import load_model
+
+        desc, model, _ = load_model(ref)
+        backend = TorchBackend(model, device)
     if desc.task == "instance":
+        if score_threshold is not None:
+            desc = desc.replace(score_threshold=score_threshold)
         return InstancePipeline(desc, backend)
     return SemanticPipeline(desc, backend)
 
@@ -187,7 +201,7 @@ def _print_instance_metrics(m: dict[str, Any]) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from edge.data.sources import open_instances, open_semantic
 
-    pipeline = _load_pipeline(args.model, args.device)
+    pipeline = _load_pipeline(args.model, args.device, args.precision, args.score_threshold)
     desc = pipeline.desc
     if desc.task == "instance":
         from edge.evaluate.instances import evaluate_instances
@@ -208,6 +222,72 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics["model"] = {"ref": args.model, "name": desc.name}
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    require("torch", "edge-build export")
+    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge.export.onnx_export import export_onnx
+    from edge.export.parity import check_parity, parity_ok
+    from edge.export.trt_support import check_model
+    from edge.train.checkpoint import load_model
+
+    if args.model in catalog.model_names():
+        from edge.models.zoo import build_model
+
+        options: dict[str, Any] = {}
+        if args.input_size:
+            options["input_size"] = tuple(args.input_size)
+        desc = catalog.describe(args.model, **options)
+        model = build_model(desc).eval()
+        log.warning("exporting %s with random weights (a zoo name, not a checkpoint)", desc.name)
+    else:
+        desc, model, _ = load_model(args.model)
+        if args.input_size and tuple(args.input_size) != desc.input_size:
+            desc = desc.replace(input_size=tuple(args.input_size))
+            model.desc = desc
+    manifest = export_onnx(desc, model, args.out, opset=args.opset)
+    report = check_parity(desc, model, OnnxRuntimeBackend(args.out))
+    checks = [check_model(str(Path(args.out) / f["file"])) for f in manifest["files"]]
+    summary = {"out": args.out, "model": desc.name, "files": [f["file"] for f in manifest["files"]],
+               "parity": report, "parity_ok": parity_ok(report),
+               "tensorrt_check_ok": all(c.ok for c in checks)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"exported {desc.name} to {args.out}: {', '.join(summary['files'])}")
+        for graph, outputs in report.items():
+            for name, c in outputs.items():
+                print(f"  parity {graph:24} {name:14} max abs {c['max_abs']:.2e} "
+                      f"(tol {c['tolerance']:.1e}) {'ok' if c['ok'] else 'FAIL'}")
+        print(f"  TensorRT parser check: {'ok' if summary['tensorrt_check_ok'] else 'FAIL'}")
+    if not summary["parity_ok"]:
+        raise ConfigError(f"{args.out}: ONNX Runtime disagrees with PyTorch beyond tolerance "
+                          f"(see the parity lines); please report it")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from edge.export.onnx_export import read_manifest
+    from edge.export.trt_support import SOURCE, check_model
+
+    root = Path(args.export)
+    files = [root / f["file"] for f in read_manifest(root)["files"]] if root.is_dir() else [root]
+    reports = [check_model(str(f)) for f in files]
+    if args.json:
+        print(json.dumps({"source": SOURCE, "reports": [r.as_dict() for r in reports]}, indent=2))
+    else:
+        for r in reports:
+            print(f"{Path(r.file).name}: opset {r.opset}: {'ok' if r.ok else 'PROBLEMS'}")
+            for rel, problems in r.problems.items():
+                for p in problems:
+                    print(f"  TensorRT {rel}: {p}")
+            for w in r.warnings:
+                print(f"  warning: {w}")
+    bad = [Path(r.file).name for r in reports if not r.ok]
+    if bad:
+        raise ConfigError(f"not TensorRT-parser compatible: {', '.join(bad)}")
     return 0
 
 
@@ -285,14 +365,45 @@ def build_parser() -> argparse.ArgumentParser:
                                    "plus the thesis's metrics at IoU 0.50. Semantic models: "
                                    "mIoU, per-class IoU, pixel and mean class accuracy.")
     p.add_argument("--model", required=True,
-                   help="a .pt checkpoint, a .npz weights file, or demo (the shipped model)")
+                   help="an export folder, a .pt checkpoint, a .npz weights file, or demo "
+                        "(the shipped model)")
     p.add_argument("--data", required=True, help="dataset folder (annotations.json beside the "
                                                  "images; or a label folder / Cityscapes root)")
     p.add_argument("--split", default="val", help="Cityscapes split (default val)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+                   help="which graphs of an export folder to run (ONNX Runtime)")
+    p.add_argument("--score-threshold", type=float, default=0.05,
+                   help="keep detections above this score (default 0.05, COCO's protocol: "
+                        "AP needs the low-score tail; the runtime's display threshold is "
+                        "the model's own)")
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     p.add_argument("--results", metavar="FILE", help="write COCO results JSON (RLE masks)")
     p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("export", help="export to ONNX with a manifest, check parity",
+                       description="Export FCN models to model.onnx, SSD-ISB models to "
+                                   "detector.onnx + one branch_<shape>.onnx per ISB (dynamic "
+                                   "batch), with the model description in each graph's "
+                                   "metadata and manifest.json (sha256 of every file). Then "
+                                   "checks ONNX Runtime against PyTorch and the TensorRT "
+                                   "parser limits.")
+    p.add_argument("--model", required=True, help="checkpoint, .npz weights, demo, or a zoo name "
+                                                  "(random weights)")
+    p.add_argument("--out", required=True, help="export folder")
+    add_input_size(p, "export at another input size (multiples of 32)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("check", help="check ONNX graphs against the TensorRT parser's limits",
+                       description="Checks every graph of an export folder (or one .onnx file) "
+                                   "against the TensorRT 8.6, 10.x and 11.x ONNX-parser "
+                                   "support table: op types, opset, Resize modes, constant "
+                                   "weights, Q/DQ zero points, dynamic dimensions.")
+    p.add_argument("export", help="export folder or .onnx file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_check)
     return parser
 
 

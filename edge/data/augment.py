@@ -55,6 +55,16 @@ def _warp_matrix(src_hw: tuple[int, int], dst_hw: tuple[int, int], zoom: float, 
     return m
 
 
+def _choose_warp(src: tuple[int, int], size: tuple[int, int], rng: np.random.Generator | None,
+                 cfg: AugmentConfig | None) -> np.ndarray:
+    """A plain stretch without ``rng``; else a random zoom, crop/pad position and flip."""
+    if rng is None:
+        return _warp_matrix(src, size, 1.0, False, None)
+    cfg = cfg or AugmentConfig()
+    return _warp_matrix(src, size, float(np.exp(rng.uniform(*np.log(cfg.zoom)))),
+                        bool(rng.random() < cfg.flip), rng)
+
+
 def _photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     cv2 = require("cv2", "augmentation")
     hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.float32)
@@ -75,14 +85,7 @@ def fit_instances(sample: InstanceSample, size: tuple[int, int],
     otherwise a random zoom/crop/flip plus photometric jitter."""
     cv2 = require("cv2", "augmentation")
     h, w = size
-    src = sample.image.shape[:2]
-    if rng is None:
-        m = np.array([[w / src[1], 0, 0.5 * w / src[1] - 0.5],
-                      [0, h / src[0], 0.5 * h / src[0] - 0.5]])
-    else:
-        cfg = cfg or AugmentConfig()
-        m = _warp_matrix(src, size, float(np.exp(rng.uniform(*np.log(cfg.zoom)))),
-                         bool(rng.random() < cfg.flip), rng)
+    m = _choose_warp(sample.image.shape[:2], size, rng, cfg)
     fill = tuple(float(v) for v in sample.image.reshape(-1, 3).mean(0))
     image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
@@ -108,14 +111,7 @@ def fit_semantic(sample: SemanticSample, size: tuple[int, int],
     """As :func:`fit_instances` for a label map (padding is labelled ignore)."""
     cv2 = require("cv2", "augmentation")
     h, w = size
-    src = sample.image.shape[:2]
-    if rng is None:
-        m = np.array([[w / src[1], 0, 0.5 * w / src[1] - 0.5],
-                      [0, h / src[0], 0.5 * h / src[0] - 0.5]])
-    else:
-        cfg = cfg or AugmentConfig()
-        m = _warp_matrix(src, size, float(np.exp(rng.uniform(*np.log(cfg.zoom)))),
-                         bool(rng.random() < cfg.flip), rng)
+    m = _choose_warp(sample.image.shape[:2], size, rng, cfg)
     image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT)
     labels = cv2.warpAffine(sample.labels, m, (w, h), flags=cv2.INTER_NEAREST,

@@ -9,8 +9,12 @@ softmax cross-entropy ignoring label 255.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from edge.optional import require
+
+require("torch", "training")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from edge.data.samples import IGNORE_LABEL
 

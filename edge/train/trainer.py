@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+
+from edge.optional import require
+
+require("torch", "training")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from edge.description import ModelDescription
 from edge.errors import ConfigError
@@ -169,7 +174,8 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     from tqdm import tqdm
 
     world, rank, local_rank = _distributed()
-    if world > 1 and not torch.distributed.is_initialized():
+    owns_group = world > 1 and not torch.distributed.is_initialized()
+    if owns_group:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = _device(cfg, local_rank)
     if cfg.threads:
@@ -285,6 +291,8 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
         save_weights(out / "weights.npz", model, desc)
     if world > 1:
         torch.distributed.barrier()
+        if owns_group:
+            torch.distributed.destroy_process_group()
     first = history[: max(1, len(history) // 10)]
     last = history[-max(1, len(history) // 10):]
     return {"steps": cfg.steps, "seconds": round(time.time() - t0, 1), "out": str(out),

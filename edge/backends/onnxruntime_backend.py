@@ -1,0 +1,66 @@
+"""ONNX Runtime backend: the CPU reference backend, reading only an export folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge.description import ModelDescription
+from edge.errors import ModelFileError
+from edge.optional import require
+
+
+class OnnxRuntimeBackend:
+    """Sessions for every graph of one precision in an export folder.
+
+    The manifest is read and every file's sha256 verified before any session is made,
+    so a truncated or foreign file is refused with its name.
+    """
+
+    def __init__(self, export_dir: str | Path, precision: str = "fp32",
+                 threads: int | None = None) -> None:
+        from edge.export.onnx_export import read_manifest
+
+        ort = require("onnxruntime", "the ONNX Runtime backend")
+        self.root = Path(export_dir)
+        manifest = read_manifest(self.root)
+        self.desc = ModelDescription.from_dict(manifest["description"],
+                                               source=str(self.root / "manifest.json"))
+        entries = [f for f in manifest["files"] if f["precision"] == precision
+                   and f["target"] in ("any", "onnxruntime")]
+        if not entries:
+            have = sorted({f["precision"] for f in manifest["files"]})
+            raise ModelFileError(f"{self.root}: no {precision} graphs for ONNX Runtime (has "
+                                 f"{have}); export or calibrate that precision first")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sessions: dict[str, object] = {}
+        self.branch_sessions: dict[int, object] = {}
+        for e in entries:
+            try:
+                sess = ort.InferenceSession(str(self.root / e["file"]), opts,
+                                            providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise ModelFileError(f"{self.root / e['file']}: ONNX Runtime cannot load it "
+                                     f"({exc})") from exc
+            if e["role"] == "branch":
+                self.branch_sessions[int(e["branch"])] = sess
+            else:
+                self.sessions[e["role"]] = sess
+        self.precision = precision
+
+    def detect(self, image: np.ndarray):
+        codes, logits, f32, f16, f8 = self.sessions["detector"].run(
+            None, {"image": image.astype(np.float32, copy=False)})
+        return codes[0], logits[0], {32: f32[0], 16: f16[0], 8: f8[0]}
+
+    def segment(self, branch: int, crops: list[np.ndarray]) -> np.ndarray:
+        names = [f"crop{s}" for s in self.desc.mask_strides]
+        return self.branch_sessions[branch].run(None, dict(zip(names, crops)))[0]
+
+    def segment_image(self, image: np.ndarray) -> np.ndarray:
+        return self.sessions["model"].run(None, {"image": image.astype(np.float32,
+                                                                       copy=False)})[0][0]

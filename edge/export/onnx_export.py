@@ -1,0 +1,211 @@
+"""ONNX export, split where the runtime needs control (issue: export).
+
+FCN models export to one graph, ``model.onnx``: image (1, 3, H, W) -> logits
+(1, K, H, W). SSD-ISB models export to ``detector.onnx``: image -> box codes (1, A, 4),
+class logits (1, A, K+1) and the stride-32/16/8 feature maps the branches crop from
+(NMS runs on the host with the shared geometry core), plus one
+``branch_<name>.onnx`` per ISB with a dynamic batch of crops -> mask logits. Every graph
+carries the model description in its ``metadata_props`` and ``manifest.json`` lists
+each file with its sha256, so the runtime reads only the export folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge import __version__
+from edge.description import ModelDescription
+from edge.errors import ModelFileError
+from edge.optional import require
+
+MANIFEST = "manifest.json"
+META_DESCRIPTION = "edge.description"
+META_ROLE = "edge.role"
+DEFAULT_OPSET = 17
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One exported graph: file name, role, and its I/O names."""
+
+    file: str
+    role: str  # "model" | "detector" | "branch"
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    branch: int | None = None
+
+
+def graph_specs(desc: ModelDescription) -> list[GraphSpec]:
+    """The graphs an export of ``desc`` consists of, in a fixed order."""
+    if desc.task == "semantic":
+        return [GraphSpec("model.onnx", "model", ("image",), ("logits",))]
+    crops = tuple(f"crop{s}" for s in desc.mask_strides)
+    specs = [GraphSpec("detector.onnx", "detector", ("image",),
+                       ("box_codes", "class_logits", "feat32", "feat16", "feat8"))]
+    for i, b in enumerate(desc.branches):
+        specs.append(GraphSpec(f"branch_{b.name}.onnx", "branch", crops, ("mask_logits",), i))
+    return specs
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _modules(desc: ModelDescription, model) -> list[tuple[GraphSpec, Any, tuple]]:
+    """(spec, torch module, example inputs) per graph."""
+    torch = require("torch", "ONNX export")
+    from torch import nn
+
+    h, w = desc.input_size
+    image = torch.zeros(1, 3, h, w)
+    specs = graph_specs(desc)
+    if desc.task == "semantic":
+        return [(specs[0], model, (image,))]
+
+    class Detector(nn.Module):
+        def __init__(self, det: nn.Module) -> None:
+            super().__init__()
+            self.det = det
+
+        def forward(self, x):
+            codes, logits, taps = self.det(x)
+            return codes, logits, taps[32], taps[16], taps[8]
+
+    out = [(specs[0], Detector(model.detector), (image,))]
+    chans = {s: model.detector.backbone.channels(s) for s in (8, 16, 32)}
+    for spec in specs[1:]:
+        b = desc.branches[spec.branch]
+        crops = tuple(torch.zeros(2, chans[s], b.shape[0] * 32 // s, b.shape[1] * 32 // s)
+                      for s in desc.mask_strides)
+        out.append((spec, model.branches[spec.branch], crops))
+    return out
+
+
+def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
+                opset: int = DEFAULT_OPSET) -> dict[str, Any]:
+    """Export ``model`` (eval mode, CPU) to ``out_dir`` and write the manifest.
+
+    Files are written under temporary names and renamed, so an interrupted export never
+    leaves a half-written graph that looks complete.
+    """
+    torch = require("torch", "ONNX export")
+    onnx = require("onnx", "ONNX export")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval().cpu()
+    files = []
+    for spec, module, example in _modules(desc, model):
+        dynamic = None
+        if spec.role == "branch":
+            dynamic = {name: {0: "boxes"} for name in spec.inputs + spec.outputs}
+        buf = io.BytesIO()
+        with torch.no_grad():
+            torch.onnx.export(module, example, buf, input_names=list(spec.inputs),
+                              output_names=list(spec.outputs), opset_version=opset,
+                              dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
+        proto = onnx.load_from_string(buf.getvalue())
+        meta = {META_DESCRIPTION: desc.to_json(), META_ROLE: spec.role,
+                "edge.version": __version__}
+        if spec.branch is not None:
+            meta["edge.branch"] = str(spec.branch)
+        onnx.helper.set_model_props(proto, meta)
+        onnx.checker.check_model(proto)
+        _atomic_write(out / spec.file, proto.SerializeToString())
+        files.append(_file_entry(out / spec.file, spec, proto))
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "description": desc.to_dict(),
+        "files": files,
+        "exporter": {"edge_seg": __version__, "torch": torch.__version__,
+                     "onnx": onnx.__version__, "opset": opset,
+                     "python": platform.python_version()},
+    }
+    _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    return manifest
+
+
+def _io(values) -> list[dict[str, Any]]:
+    onnx = require("onnx")
+    out = []
+    for v in values:
+        t = v.type.tensor_type
+        dims = [d.dim_param or d.dim_value for d in t.shape.dim]
+        out.append({"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(
+            t.elem_type).name, "shape": dims})
+    return out
+
+
+def _file_entry(path: Path, spec: GraphSpec, proto) -> dict[str, Any]:
+    return {"file": spec.file, "role": spec.role, "branch": spec.branch, "precision": "fp32",
+            "target": "any", "sha256": sha256_file(path), "bytes": path.stat().st_size,
+            "inputs": _io(proto.graph.input), "outputs": _io(proto.graph.output)}
+
+
+def read_manifest(export_dir: str | Path, verify: bool = True) -> dict[str, Any]:
+    """Load ``manifest.json`` and (by default) check every listed file and its sha256.
+
+    Raises :class:`ModelFileError` naming the missing, truncated or altered file.
+    """
+    root = Path(export_dir)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing; is {root} an export folder? Create one with "
+                             f"edge-build export --model M --out {root}")
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        ModelDescription.from_dict(manifest["description"], source=str(path))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path}: not a valid edge-seg manifest ({exc}); re-export") from exc
+    if verify:
+        for entry in files:
+            f = root / entry["file"]
+            if not f.is_file():
+                raise ModelFileError(f"{f}: listed in {path} but missing; re-export the model")
+            if sha256_file(f) != entry["sha256"]:
+                raise ModelFileError(f"{f}: sha256 differs from {path} (truncated, corrupted or "
+                                     f"replaced); re-export the model")
+    return manifest
+
+
+def description_from_onnx(path: str | Path) -> ModelDescription:
+    """The description embedded in an exported graph's metadata."""
+    onnx = require("onnx", "reading ONNX files")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others on corrupt files
+        raise ModelFileError(f"{path}: not a readable ONNX file ({exc}); re-export it") from exc
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if META_DESCRIPTION not in meta:
+        raise ModelFileError(f"{path}: has no edge-seg description in its metadata; export it "
+                             f"with edge-build export")
+    return ModelDescription.from_json(meta[META_DESCRIPTION], source=str(path))
+
+
+def example_inputs(desc: ModelDescription, seed: int = 0) -> np.ndarray:
+    """A realistic network input: a synthetic scene through the runtime's preprocessing."""
+    from edge.data.synth import random_scene
+    from edge.preprocess import preprocess
+
+    image = random_scene(seed, desc.input_size).render()[0]
+    return preprocess(image, desc)[None]
