@@ -44,9 +44,11 @@ def exported(request, tmp_path_factory):
     return desc, model, out, manifest
 
 
-def test_parity_with_pytorch(exported) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_parity_with_pytorch(exported, precision) -> None:
     desc, model, out, _ = exported
-    report = check_parity(desc, model, OnnxRuntimeBackend(out, threads=1))
+    report = check_parity(desc, model, OnnxRuntimeBackend(out, precision, threads=1),
+                          precision=precision)
     assert parity_ok(report), report
     expected = 1 if desc.task == "semantic" else 1 + len(desc.branches)
     assert len(report) == expected
@@ -67,7 +69,8 @@ def test_manifest_round_trips_and_lists_everything(exported) -> None:
     assert {f["file"] for f in again["files"]} == {p.name for p in out.glob("*.onnx")}
     for f in again["files"]:
         assert set(f) >= {"file", "precision", "target", "sha256"}
-        assert f["precision"] == "fp32" and f["target"] == "any"
+        assert f["precision"] == ("fp16" if ".fp16." in f["file"] else "fp32")
+        assert f["target"] == "any"
         assert description_from_onnx(out / f["file"]) == desc
 
 
@@ -87,7 +90,7 @@ def test_branches_take_any_number_of_boxes(exported) -> None:
 def test_corrupt_or_truncated_files_are_named(tmp_path) -> None:
     torch.manual_seed(0)
     desc, model = create("mobilenet-fcn32", alpha=0.25, input_size=(64, 64))
-    export_onnx(desc, model.eval(), tmp_path)
+    export_onnx(desc, model.eval(), tmp_path, fp16=False)
     path = tmp_path / "model.onnx"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -112,7 +115,7 @@ def test_onnxruntime_and_pytorch_pipelines_agree(tmp_path) -> None:
     desc, model = create("ssd-isb-multi-shape", alpha=0.25, input_size=(192, 192))
     desc = desc.replace(score_threshold=0.45)  # random weights: keep a handful of boxes
     model.desc = desc
-    export_onnx(desc, model.eval(), tmp_path)
+    export_onnx(desc, model.eval(), tmp_path, fp16=False)
     frame = random_scene(3, (240, 320)).render()[0]
     a = InstancePipeline(desc, TorchBackend(model))(frame)
     b = InstancePipeline(desc, OnnxRuntimeBackend(tmp_path, threads=1))(frame)

@@ -247,8 +247,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.input_size and tuple(args.input_size) != desc.input_size:
             desc = desc.replace(input_size=tuple(args.input_size))
             model.desc = desc
-    manifest = export_onnx(desc, model, args.out, opset=args.opset)
-    report = check_parity(desc, model, OnnxRuntimeBackend(args.out))
+    manifest = export_onnx(desc, model, args.out, opset=args.opset, fp16=not args.no_fp16)
+    report = {f"{g} [fp32]": v for g, v in
+              check_parity(desc, model, OnnxRuntimeBackend(args.out)).items()}
+    if not args.no_fp16:
+        report.update({f"{g} [fp16]": v for g, v in check_parity(
+            desc, model, OnnxRuntimeBackend(args.out, "fp16"), precision="fp16").items()})
     checks = [check_model(str(Path(args.out) / f["file"])) for f in manifest["files"]]
     summary = {"out": args.out, "model": desc.name, "files": [f["file"] for f in manifest["files"]],
                "parity": report, "parity_ok": parity_ok(report),
@@ -259,7 +263,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"exported {desc.name} to {args.out}: {', '.join(summary['files'])}")
         for graph, outputs in report.items():
             for name, c in outputs.items():
-                print(f"  parity {graph:24} {name:14} max abs {c['max_abs']:.2e} "
+                print(f"  parity {graph:31} {name:14} max abs {c['max_abs']:.2e} "
                       f"(tol {c['tolerance']:.1e}) {'ok' if c['ok'] else 'FAIL'}")
         print(f"  TensorRT parser check: {'ok' if summary['tensorrt_check_ok'] else 'FAIL'}")
     if not summary["parity_ok"]:
@@ -393,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="export folder")
     add_input_size(p, "export at another input size (multiples of 32)")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-fp16", action="store_true", help="skip the FP16 graphs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_export)
 

@@ -101,9 +101,27 @@ def _modules(desc: ModelDescription, model) -> list[tuple[GraphSpec, Any, tuple]
     return out
 
 
+def to_fp16(proto):
+    """FP16 copy of an FP32 graph with FP32 inputs and outputs (for strongly-typed
+    TensorRT builds, which take precision from the graph), converted by
+    onnxconverter-common; values beyond FP16's range are clamped by the converter."""
+    import warnings
+
+    onnx = require("onnx")
+    float16 = require("onnxconverter_common.float16", "FP16 export (pip install "
+                      "onnxconverter-common)")
+    with warnings.catch_warnings():  # it warns for every weight it rounds to 0 or clamps
+        warnings.simplefilter("ignore")
+        half = float16.convert_float_to_float16(proto, keep_io_types=True)
+    onnx.helper.set_model_props(half, {p.key: p.value for p in proto.metadata_props})
+    onnx.checker.check_model(half)
+    return half
+
+
 def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
-                opset: int = DEFAULT_OPSET) -> dict[str, Any]:
-    """Export ``model`` (eval mode, CPU) to ``out_dir`` and write the manifest.
+                opset: int = DEFAULT_OPSET, fp16: bool = True) -> dict[str, Any]:
+    """Export ``model`` (eval mode, CPU) to ``out_dir`` and write the manifest; with
+    ``fp16`` also an FP16 copy of every graph (``*.fp16.onnx``).
 
     Files are written under temporary names and renamed, so an interrupted export never
     leaves a half-written graph that looks complete.
@@ -123,7 +141,7 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
             torch.onnx.export(module, example, buf, input_names=list(spec.inputs),
                               output_names=list(spec.outputs), opset_version=opset,
                               dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
-        proto = onnx.load_from_string(buf.getvalue())
+        proto = _separate_outputs(onnx.load_from_string(buf.getvalue()))
         meta = {META_DESCRIPTION: desc.to_json(), META_ROLE: spec.role,
                 "edge.version": __version__}
         if spec.branch is not None:
@@ -132,6 +150,11 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
         onnx.checker.check_model(proto)
         _atomic_write(out / spec.file, proto.SerializeToString())
         files.append(_file_entry(out / spec.file, spec, proto))
+        if fp16:
+            half = to_fp16(proto)
+            name = spec.file.replace(".onnx", ".fp16.onnx")
+            _atomic_write(out / name, half.SerializeToString())
+            files.append(_file_entry(out / name, spec, half, precision="fp16"))
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "description": desc.to_dict(),
@@ -142,6 +165,26 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
     }
     _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
+
+
+def _separate_outputs(proto):
+    """Give every graph output that later nodes also read its own Identity node.
+
+    The detector returns feature maps the next layers consume; FP16 conversion that keeps
+    FP32 I/O casts graph outputs, and without this the cast would feed the next layer.
+    """
+    onnx = require("onnx")
+    outputs = {o.name for o in proto.graph.output}
+    consumed = {i for n in proto.graph.node for i in n.input} & outputs
+    if not consumed:
+        return proto
+    for node in proto.graph.node:
+        node.output[:] = [f"{o}__internal" if o in consumed else o for o in node.output]
+        node.input[:] = [f"{i}__internal" if i in consumed else i for i in node.input]
+    for name in sorted(consumed):
+        proto.graph.node.append(onnx.helper.make_node("Identity", [f"{name}__internal"], [name],
+                                                      name=f"output_{name}"))
+    return proto
 
 
 def _io(values) -> list[dict[str, Any]]:
@@ -155,8 +198,8 @@ def _io(values) -> list[dict[str, Any]]:
     return out
 
 
-def _file_entry(path: Path, spec: GraphSpec, proto) -> dict[str, Any]:
-    return {"file": spec.file, "role": spec.role, "branch": spec.branch, "precision": "fp32",
+def _file_entry(path: Path, spec: GraphSpec, proto, precision: str = "fp32") -> dict[str, Any]:
+    return {"file": path.name, "role": spec.role, "branch": spec.branch, "precision": precision,
             "target": "any", "sha256": sha256_file(path), "bytes": path.stat().st_size,
             "inputs": _io(proto.graph.input), "outputs": _io(proto.graph.output)}
 
