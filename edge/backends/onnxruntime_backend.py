@@ -24,6 +24,7 @@ class OnnxRuntimeBackend:
         from edge.export.onnx_export import read_manifest
 
         ort = require("onnxruntime", "the ONNX Runtime backend")
+        ort.set_default_logger_severity(3)  # errors only: graph-cleanup notes are not news
         self.root = Path(export_dir)
         manifest = read_manifest(self.root)
         self.desc = ModelDescription.from_dict(manifest["description"],

@@ -295,6 +295,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    require("onnxruntime", "edge-build calibrate")
+    from edge.calibrate.quantize import calibrate_export
+    from edge.calibrate.sets import CalibrationSet
+
+    cset = CalibrationSet.load(args.set)
+    if args.count:
+        cset.count = args.count
+    if args.seed is not None:
+        cset.seed = args.seed
+    gate = calibrate_export(args.export, cset, args.out, method=args.method,
+                            holdout=args.holdout, max_drop=args.max_drop, trt=args.trt_version)
+    if args.save_set:
+        cset.save(Path("calibration") / f"{args.save_set}.json")
+    if args.json:
+        print(json.dumps(gate, indent=2))
+    else:
+        for a in gate["attempts"]:
+            value = "-" if a["metric"] is None else f"{a['metric']:.2f}"
+            drop = "-" if a["drop_points"] is None else f"{a['drop_points']:+.2f}"
+            print(f"INT8 {a['method']:10} fp32 layers {a['excluded']:3}  {gate['metric']} "
+                  f"{value} (drop {drop} points)")
+        if gate["fp32"] is not None:
+            print(f"FP32 {gate['metric']} {gate['fp32']:.2f}; gate: drop <= "
+                  f"{gate['max_drop_points']} points")
+        print(f"INT8 graphs in {args.out}: {gate['status']}")
+    if gate["status"] == "refused":
+        raise ConfigError(f"INT8 loses more than {args.max_drop} points of {gate['metric']} even "
+                          f"after the remedies above; deploy FP16, or calibrate on frames closer "
+                          f"to the deployment scene")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-build", DESCRIPTION)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -400,6 +433,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fp16", action="store_true", help="skip the FP16 graphs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("calibrate", help="INT8: Q/DQ graphs, TensorRT cache, accuracy gate",
+                       description="Calibrates every FP32 graph of an export folder on a "
+                                   "calibration set and writes a complete export folder with "
+                                   "*.int8.onnx (ONNX Runtime CPU Q/DQ), *.int8-trt.onnx "
+                                   "(TensorRT Q/DQ) and *.calib.cache (TensorRT 8.6/10.x "
+                                   "calibrators). With --holdout it evaluates INT8 against "
+                                   "FP32 and refuses (exit 2) a drop above --max-drop after "
+                                   "trying to keep the heads in FP32 and other methods.")
+    p.add_argument("--export", required=True, help="export folder (edge-build export)")
+    p.add_argument("--set", required=True, help="image folder, video, COCO JSON, or a "
+                                                "calibration/<name>.json manifest")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--method", choices=("entropy", "max", "percentile"), default="entropy")
+    p.add_argument("--count", type=int, help="frames to sample (default 500)")
+    p.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    p.add_argument("--holdout", help="held-out dataset for the accuracy gate (never the "
+                                     "calibration images)")
+    p.add_argument("--max-drop", type=float, default=1.0,
+                   help="largest allowed drop of mask AP@0.50 / mIoU, in points (default 1.0)")
+    p.add_argument("--trt-version", choices=("8.6", "10.3"), default="10.3",
+                   help="header of the TensorRT calibration cache")
+    p.add_argument("--save-set", metavar="NAME", help="record the set as calibration/NAME.json")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_calibrate)
 
     p = sub.add_parser("check", help="check ONNX graphs against the TensorRT parser's limits",
                        description="Checks every graph of an export folder (or one .onnx file) "

@@ -83,8 +83,8 @@ def check_model(path: str) -> CheckReport:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     constants = {i.name for i in proto.graph.initializer}
     constants |= {o for n in proto.graph.node if n.op_type == "Constant" for o in n.output}
-    for n in proto.graph.node:  # exporters dedupe equal weights through Identity nodes
-        if n.op_type == "Identity" and n.input[0] in constants:
+    for n in proto.graph.node:  # equal weights deduped through Identity; Q/DQ weights
+        if n.op_type in ("Identity", "DequantizeLinear") and n.input[0] in constants:
             constants.add(n.output[0])
     warnings: list[str] = []
     found: list[tuple[str, str]] = []  # (node name, problem) independent of release

@@ -1,0 +1,321 @@
+"""INT8 calibration of an export folder, and the accuracy gate.
+
+For every FP32 graph it writes, from one set of activation ranges per graph:
+
+- ``<graph>.int8.onnx`` (target ``onnxruntime``): Q/DQ placed for ONNX Runtime's CPU
+  kernels (uint8 activations, int8 per-channel weights);
+- ``<graph>.int8-trt.onnx`` (target ``tensorrt``): symmetric int8 activations (zero point
+  0), int8 per-channel symmetric weights, FP32 biases, Q/DQ only at Conv and
+  ConvTranspose inputs, where TensorRT fuses them (TensorRT 10/11 explicit quantization);
+- ``<graph>.calib.cache`` (target ``tensorrt``): the same ranges in the text format
+  TensorRT's INT8 calibrators read, for the implicit path of TensorRT 8.6/10.x.
+
+Ranges are computed with ONNX Runtime's calibrators (entropy, max or percentile) on the
+calibration set passed through the runtime's preprocessing; branch graphs calibrate on
+crops of the FP32 detector's own detections. Ranges are cached per graph, so an
+interrupted run resumes; every file is written under a temporary name, then renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.description import ModelDescription
+from edge.errors import ConfigError, DatasetError
+from edge.optional import require
+from edge.preprocess import preprocess, preprocessing_hash
+
+from .sets import CalibrationSet
+
+log = logging.getLogger(__name__)
+
+METHODS = ("entropy", "max", "percentile")
+MAX_CROPS_PER_BRANCH = 256
+# Layers whose outputs are decoded directly (box/class heads, ISB and FCN scorers): the
+# first remedy keeps them in FP32.
+SENSITIVE_PATTERNS = ("box_heads", "cls_heads", "score")
+TRT_CACHE_VERSIONS = {"8.6": "8601", "10.3": "100300", "10.x": "100300"}
+
+
+def _ort_method(method: str):
+    q = require("onnxruntime.quantization", "INT8 calibration")
+    if method not in METHODS:
+        raise ConfigError(f"unknown calibration method {method!r}; use {', '.join(METHODS)}")
+    return {"entropy": q.CalibrationMethod.Entropy, "max": q.CalibrationMethod.MinMax,
+            "percentile": q.CalibrationMethod.Percentile}[method]
+
+
+class _Feeds:
+    """An ONNX Runtime ``CalibrationDataReader`` over a list of input dicts (re-iterable)."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self.feeds = feeds
+        self._it = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        self._it = iter(self.feeds)
+
+
+def calibration_feeds(export_dir: Path, desc: ModelDescription, frames: list[np.ndarray],
+                      progress: bool = True) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Inputs per FP32 graph file: preprocessed frames for the detector / FCN, and for each
+    branch the crops its rule assigns from the FP32 pipeline's detections (up to
+    :data:`MAX_CROPS_PER_BRANCH` rows; random windows of its shape when detections never
+    reach it)."""
+    from tqdm import tqdm
+
+    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge.export.onnx_export import graph_specs
+    from edge.export.parity import _windows
+    from edge.geometry import (
+        assign_branches,
+        branch_inputs,
+        cell_shapes,
+        encompassing_cells,
+        select_per_branch,
+    )
+    from edge.pipeline import InstancePipeline
+
+    images = [{"image": preprocess(f, desc)[None]} for f in frames]
+    specs = graph_specs(desc)
+    if desc.task == "semantic":
+        return {specs[0].file: images}
+    backend = OnnxRuntimeBackend(export_dir, "fp32")
+    pipe = InstancePipeline(desc, backend)
+    crops: list[list[list[np.ndarray]]] = [[] for _ in desc.branches]
+    counts = [0] * len(desc.branches)
+    for feed in tqdm(images, desc="calibration crops", unit="img", disable=not progress):
+        codes, logits, taps = backend.detect(feed["image"])
+        det = pipe.detections(codes, logits)
+        cells = encompassing_cells(det.boxes, desc.input_size, desc.crop_stride)
+        assignment = assign_branches(cell_shapes(cells), desc.branches, desc.assignment)
+        for b, idx in enumerate(select_per_branch(assignment, det.scores, desc.branches)):
+            if idx.size and counts[b] < MAX_CROPS_PER_BRANCH:
+                crops[b].append(branch_inputs(taps, cells[idx], desc.branches[b], desc))
+                counts[b] += idx.size
+    out = {specs[0].file: images}
+    rng = np.random.default_rng(0)
+    for spec in specs[1:]:
+        b = spec.branch
+        if not crops[b]:  # no detection reached this branch: crop its shape at random
+            log.warning("branch %s got no detections on the calibration set; calibrating it "
+                        "on random windows", desc.branches[b].name)
+            for feed in images[:8]:
+                taps = backend.detect(feed["image"])[2]
+                crops[b].append(branch_inputs(taps, _windows(desc, b, rng), desc.branches[b],
+                                              desc))
+        out[spec.file] = _fixed_batches(spec.inputs, crops[b])
+    return out
+
+
+def _fixed_batches(names: tuple[str, ...], crops: list[list[np.ndarray]],
+                   rows: int = 8) -> list[dict[str, np.ndarray]]:
+    """Re-batch variable-size crop batches into equal ones (the histogram calibrators
+    need every feed of one tensor to have the same shape); a remainder is dropped unless
+    it is all there is."""
+    stacked = [np.concatenate([c[k] for c in crops]) for k in range(len(names))]
+    n = stacked[0].shape[0]
+    size = min(rows, n)
+    return [{name: a[i : i + size] for name, a in zip(names, stacked)}
+            for i in range(0, n - size + 1, size)]
+
+
+def _quantize(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: str,
+              target: str, ranges: Path, exclude: list[str]) -> None:
+    q = require("onnxruntime.quantization", "INT8 calibration")
+    tmp = dst.with_name(dst.name + ".tmp")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))  # the quantizer warns per bias on the root logger
+    try:
+        _quantize_static(q, src, tmp, feeds, method, target, ranges, exclude)
+    finally:
+        root.setLevel(level)
+    os.replace(tmp, dst)
+
+
+def _quantize_static(q, src: Path, tmp: Path, feeds: list[dict[str, np.ndarray]], method: str,
+                     target: str, ranges: Path, exclude: list[str]) -> None:
+    common: dict[str, Any] = dict(
+        quant_format=q.QuantFormat.QDQ, per_channel=True, weight_type=q.QuantType.QInt8,
+        calibrate_method=_ort_method(method), calibration_cache_path=str(ranges),
+        nodes_to_exclude=exclude or None)
+    if target == "tensorrt":
+        q.quantize_static(str(src), str(tmp), _Feeds(feeds), activation_type=q.QuantType.QInt8,
+                          op_types_to_quantize=["Conv", "ConvTranspose"],
+                          extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                         "QuantizeBias": False}, **common)
+    else:
+        q.quantize_static(str(src), str(tmp), _Feeds(feeds), activation_type=q.QuantType.QUInt8,
+                          extra_options={"WeightSymmetric": True}, **common)
+
+
+def read_ranges(path: Path) -> dict[str, tuple[float, float]]:
+    """Tensor -> (lowest, highest) from an ONNX Runtime calibration-range cache."""
+    data = json.loads(path.read_text())
+
+    def scalar(x: Any) -> float:  # plain floats, or serialised 0-d numpy arrays
+        return float(np.asarray(x["data"]).reshape(-1)[0]) if isinstance(x, dict) else float(x)
+
+    return {k: (scalar(v["lowest"]), scalar(v["highest"])) for k, v in data["data"].items()}
+
+
+def write_trt_cache(ranges: dict[str, tuple[float, float]], path: Path, trt: str = "10.3",
+                    method: str = "entropy") -> None:
+    """TensorRT calibration cache: a header line, then ``tensor: <big-endian float32 scale
+    in hex>`` with scale = max(|lowest|, |highest|) / 127 (symmetric INT8)."""
+    kind = "EntropyCalibration2" if method == "entropy" else "MinMaxCalibration"
+    lines = [f"TRT-{TRT_CACHE_VERSIONS[trt]}-{kind}"]
+    for name, (lo, hi) in sorted(ranges.items()):
+        scale = max(abs(lo), abs(hi)) / 127.0
+        lines.append(f"{name}: {struct.pack('>f', scale).hex()}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def parse_trt_cache(path: str | Path) -> tuple[str, dict[str, float]]:
+    """(header, tensor -> scale) of a TensorRT calibration cache."""
+    text = Path(path).read_text().splitlines()
+    if not text or not text[0].startswith("TRT-"):
+        raise DatasetError(f"{path}: not a TensorRT calibration cache (no TRT- header)")
+    scales = {}
+    for line in text[1:]:
+        if line.strip():
+            name, _, hexval = line.rpartition(": ")
+            scales[name] = struct.unpack(">f", bytes.fromhex(hexval))[0]
+    return text[0], scales
+
+
+@dataclass
+class Attempt:
+    method: str
+    excluded: int
+    metric: float | None
+    drop_points: float | None
+
+
+def _sensitive_nodes(path: Path) -> list[str]:
+    onnx = require("onnx")
+    proto = onnx.load(str(path))
+    return [n.name for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")
+            and any(p in n.name for p in SENSITIVE_PATTERNS)]
+
+
+def _metric(export_dir: Path, precision: str, holdout: str) -> float:
+    """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime."""
+    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge.pipeline import InstancePipeline, SemanticPipeline
+
+    backend = OnnxRuntimeBackend(export_dir, precision)
+    desc = backend.desc
+    if desc.task == "instance":
+        from edge.data.sources import open_instances
+        from edge.evaluate.instances import evaluate_instances
+
+        pipe = InstancePipeline(desc.replace(score_threshold=0.05), backend)
+        m = evaluate_instances(pipe, open_instances(holdout, list(desc.class_names)),
+                               progress=False)
+        return 100.0 * m["segm"]["AP50"]
+    from edge.data.sources import open_semantic
+    from edge.evaluate.semantic import evaluate_semantic
+
+    return 100.0 * evaluate_semantic(SemanticPipeline(desc, backend), open_semantic(holdout),
+                                     progress=False)["mIoU"]
+
+
+def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str | Path,
+                     method: str = "entropy", holdout: str | None = None,
+                     max_drop: float = 1.0, trt: str = "10.3",
+                     progress: bool = True) -> dict[str, Any]:
+    """Calibrate every FP32 graph of ``export_dir`` into ``out_dir`` (a complete export
+    folder: the FP32/FP16 graphs are copied beside the INT8 ones) and run the gate."""
+    from edge.export.onnx_export import MANIFEST, read_manifest, sha256_file
+
+    src, out = Path(export_dir), Path(out_dir)
+    manifest = read_manifest(src)
+    desc = ModelDescription.from_dict(manifest["description"], source=str(src / MANIFEST))
+    expected = preprocessing_hash(desc)
+    if cset.preprocessing_hash and cset.preprocessing_hash != expected:
+        raise ConfigError(f"calibration set {cset.name} was drawn for preprocessing "
+                          f"{cset.preprocessing_hash}, this model uses {expected}; re-create "
+                          f"the set for this model")
+    cset.preprocessing_hash = expected
+    if src.resolve() == out.resolve():
+        raise ConfigError("--out must differ from --export: calibrate writes a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ranges").mkdir(exist_ok=True)
+    kept = [f for f in manifest["files"] if f["precision"] in ("fp32", "fp16")]
+    for f in kept:
+        if not (out / f["file"]).is_file() or sha256_file(out / f["file"]) != f["sha256"]:
+            shutil.copyfile(src / f["file"], out / (f["file"] + ".tmp"))
+            os.replace(out / (f["file"] + ".tmp"), out / f["file"])
+    frames = cset.frames_bgr()
+    feeds = calibration_feeds(src, desc, frames, progress)
+
+    def build(method: str, exclude_sensitive: bool) -> list[dict[str, Any]]:
+        entries = []
+        for f in (f for f in kept if f["precision"] == "fp32"):
+            stem = f["file"][: -len(".onnx")]
+            ranges = out / "ranges" / f"{stem}.{method}.json"
+            exclude = _sensitive_nodes(out / f["file"]) if exclude_sensitive else []
+            for target, name in (("onnxruntime", f"{stem}.int8.onnx"),
+                                 ("tensorrt", f"{stem}.int8-trt.onnx")):
+                _quantize(out / f["file"], out / name, feeds[f["file"]], method, target, ranges,
+                          exclude)
+                entries.append({**f, "file": name, "precision": "int8", "target": target,
+                                "sha256": sha256_file(out / name),
+                                "bytes": (out / name).stat().st_size,
+                                "fp32_nodes": exclude})
+            cache = out / f"{stem}.calib.cache"
+            write_trt_cache(read_ranges(ranges), cache, trt, method)
+            entries.append({**f, "file": cache.name, "precision": "int8", "target": "tensorrt",
+                            "kind": "calibration-cache", "sha256": sha256_file(cache),
+                            "bytes": cache.stat().st_size})
+        return entries
+
+    def write_manifest(int8: list[dict[str, Any]], gate: dict[str, Any]) -> None:
+        new = {**manifest, "files": kept + int8, "calibration": {
+            "set": cset.describe(), "method": method, "gate": gate}}
+        tmp = out / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(new, indent=2) + "\n")
+        os.replace(tmp, out / MANIFEST)
+
+    attempts: list[Attempt] = []
+    plan = [(method, False), (method, True)] + [(m, True) for m in METHODS if m != method]
+    fp32 = _metric(src, "fp32", holdout) if holdout else None
+    int8: list[dict[str, Any]] = []
+    for m, exclude_sensitive in plan:
+        int8 = build(m, exclude_sensitive)
+        write_manifest(int8, {"status": "measuring"})
+        if holdout is None:
+            attempts.append(Attempt(m, 0, None, None))
+            break
+        value = _metric(out, "int8", holdout)
+        drop = fp32 - value
+        attempts.append(Attempt(m, sum(len(e.get("fp32_nodes", [])) for e in int8), value, drop))
+        log.info("INT8 (%s, %s): %.2f vs FP32 %.2f", m,
+                 "heads in FP32" if exclude_sensitive else "all layers", value, fp32)
+        if drop <= max_drop:
+            break
+    last = attempts[-1]
+    deployable = last.drop_points is not None and last.drop_points <= max_drop
+    gate = {"holdout": holdout, "max_drop_points": max_drop, "fp32": fp32,
+            "metric": "mask AP50" if desc.task == "instance" else "mIoU",
+            "attempts": [a.__dict__ for a in attempts], "deployable": deployable,
+            "status": "passed" if deployable else ("not gated: no --holdout set"
+                                                    if holdout is None else "refused")}
+    write_manifest(int8, gate)
+    return gate
