@@ -198,30 +198,63 @@ def _print_instance_metrics(m: dict[str, Any]) -> None:
               f"{r['AR10_50']:6.3f} {r['AR100_50']:6.3f}")
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, precision: str, results: str | None) -> dict[str, Any]:
     from edge.data.sources import open_instances, open_semantic
 
-    pipeline = _load_pipeline(args.model, args.device, args.precision, args.score_threshold)
+    pipeline = _load_pipeline(args.model, args.device, precision, args.score_threshold)
     desc = pipeline.desc
     if desc.task == "instance":
         from edge.evaluate.instances import evaluate_instances
 
         reader = open_instances(args.data, list(desc.class_names))
-        metrics = evaluate_instances(pipeline, reader, args.results)
-        _print_instance_metrics(metrics)
+        metrics = evaluate_instances(pipeline, reader, results)
     else:
         from edge.evaluate.semantic import evaluate_semantic
 
-        if args.results:
+        if results:
             raise ConfigError("--results writes COCO instance results; semantic models have none")
         metrics = evaluate_semantic(pipeline, open_semantic(args.data, args.split))
-        print(f"mIoU {metrics['mIoU']:.4f}  pixel acc {metrics['pixel_accuracy']:.4f}  "
-              f"mean class acc {metrics['mean_class_accuracy']:.4f}")
-        for name, iou in metrics["per_class_iou"].items():
-            print(f"  {name:16} {'-' if iou is None else f'{iou:.4f}'}")
-    metrics["model"] = {"ref": args.model, "name": desc.name}
+    metrics["model"] = {"ref": args.model, "name": desc.name, "task": desc.task,
+                        "precision": precision}
+    return metrics
+
+
+def _print_semantic_metrics(m: dict[str, Any]) -> None:
+    print(f"mIoU {m['mIoU']:.4f}  pixel acc {m['pixel_accuracy']:.4f}  "
+          f"mean class acc {m['mean_class_accuracy']:.4f}")
+    for name, iou in m["per_class_iou"].items():
+        print(f"  {name:16} {'-' if iou is None else f'{iou:.4f}'}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    bad = [p for p in precisions if p not in ("fp32", "fp16", "int8")]
+    if bad or not precisions:
+        raise ConfigError(f"--precision takes fp32, fp16, int8 or a comma list, got "
+                          f"{args.precision!r}")
+    if len(precisions) > 1 and not Path(args.model).is_dir():
+        raise ConfigError("several precisions need an export folder (checkpoints are FP32)")
+    if len(precisions) == 1:
+        metrics = _evaluate(args, precisions[0], args.results)
+        if metrics["model"]["task"] == "instance":
+            _print_instance_metrics(metrics)
+        else:
+            _print_semantic_metrics(metrics)
+        out: dict[str, Any] = metrics
+    else:
+        if args.results:
+            raise ConfigError("--results takes one precision at a time")
+        runs = {p: _evaluate(args, p, None) for p in precisions}
+        instance = next(iter(runs.values()))["model"]["task"] == "instance"
+        keys = ("AP50", "AP", "AP75", "APm_50", "APl_50", "AR100_50") if instance else (
+            "mIoU", "pixel_accuracy", "mean_class_accuracy")
+        print(f"{'precision':10} " + " ".join(f"{k:>9}" for k in keys))
+        for p, m in runs.items():
+            row = m["segm"] if instance else m
+            print(f"{p:10} " + " ".join(f"{row[k]:9.4f}" for k in keys))
+        out = {"by_precision": runs}
     if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 
@@ -408,8 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "images; or a label folder / Cityscapes root)")
     p.add_argument("--split", default="val", help="Cityscapes split (default val)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
-                   help="which graphs of an export folder to run (ONNX Runtime)")
+    p.add_argument("--precision", default="fp32",
+                   help="graphs of an export folder to run through ONNX Runtime: fp32, fp16, "
+                        "int8, or a comma list (e.g. fp32,fp16,int8) for a side-by-side table")
     p.add_argument("--score-threshold", type=float, default=0.05,
                    help="keep detections above this score (default 0.05, COCO's protocol: "
                         "AP needs the low-score tail; the runtime's display threshold is "
