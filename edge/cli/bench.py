@@ -1,8 +1,8 @@
 """``edge-bench``: latency, memory and accuracy benchmarks that print figures.
 
-Today it measures the host-side geometry stages (the NumPy reference path of the
-runtime) per SSD-ISB branch configuration; model and end-to-end benchmarks join as
-the runtime lands.
+It measures the host-side geometry stages (the NumPy reference path of the runtime)
+per SSD-ISB branch configuration, and ONNX Runtime latency of exports per precision;
+end-to-end benchmarks join as the runtime lands.
 """
 
 from __future__ import annotations
@@ -47,6 +47,24 @@ def cmd_geometry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_onnx(args: argparse.Namespace) -> int:
+    from edge.bench.onnx_models import bench_export
+
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    rows = [bench_export(args.model, p, args.repeats, args.boxes, args.threads)
+            for p in precisions]
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    stages = list(rows[0]["stages_ms"])
+    print(f"{'graph':22} " + " ".join(f"{p + ' p50 ms':>14}" for p in precisions)
+          + (f" {'speed-up':>9}" if len(rows) > 1 else ""))
+    for s in stages:
+        vals = [r["stages_ms"][s]["p50"] for r in rows]
+        speed = f" {vals[0] / vals[-1]:>8.2f}x" if len(rows) > 1 else ""
+        print(f"{s:22} " + " ".join(f"{v:>14.2f}" for v in vals) + speed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-bench", __doc__ or "")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -60,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
     p.set_defaults(handler=cmd_geometry)
+
+    p = sub.add_parser("onnx", help="ONNX Runtime latency of an export, per precision",
+                       description="Times the detector (or FCN) at batch 1 and every branch "
+                                   "with --boxes crops through ONNX Runtime on the CPU, for "
+                                   "each precision; the last column is first / last.")
+    p.add_argument("--model", required=True, help="export or calibrate output folder")
+    p.add_argument("--precision", default="fp32", help="comma list, e.g. fp32,int8")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--boxes", type=int, default=8, help="crops per branch call")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all)")
+    p.add_argument("--json", metavar="FILE")
+    p.set_defaults(handler=cmd_onnx)
     return parser
 
 
