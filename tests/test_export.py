@@ -124,3 +124,17 @@ def test_onnxruntime_and_pytorch_pipelines_agree(tmp_path) -> None:
     for i in range(len(a)):
         if a.mask_logits[i] is not None:
             np.testing.assert_allclose(a.mask_logits[i], b.mask_logits[i], atol=1e-4)
+
+
+def test_bench_onnx_times_every_graph(exported, tmp_path) -> None:
+    from edge.cli.bench import main as bench_main
+
+    desc, _, out, _ = exported
+    report = tmp_path / "bench.json"
+    assert bench_main(["onnx", "--model", str(out), "--precision", "fp32,fp16", "--repeats",
+                       "2", "--boxes", "2", "--threads", "1", "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["precision"] for r in rows] == ["fp32", "fp16"]
+    expected = 1 if desc.task == "semantic" else 1 + len(desc.branches)
+    assert all(len(r["stages_ms"]) == expected for r in rows)
+    assert all(v["p50"] > 0 for r in rows for v in r["stages_ms"].values())
