@@ -177,3 +177,33 @@ def test_distributed_training_under_torchrun(tiny_synth, tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert load_model(out / "last.pt")[2] == 3
     assert (out / "weights.npz").is_file()
+
+
+def test_init_from_weights_on_disk(tmp_path) -> None:
+    """--init: our files, plain state dicts and torchvision SqueezeNet 1.1 names."""
+    from edge.models.zoo import create
+    from edge.train.checkpoint import _SQUEEZE_FIRES, load_pretrained
+
+    torch.manual_seed(0)
+    _, source = create("squeezenet-fcn8s", input_size=(64, 64))
+    _, target = create("squeezenet-fcn8s", input_size=(64, 64))
+    # a torchvision-style state dict: features.N.* names and a 1000-class classifier
+    tv = {}
+    back = {v: k for k, v in _SQUEEZE_FIRES.items()}
+    for name, t in source.state_dict().items():
+        if name.startswith("backbone.conv1.0."):
+            tv["features.0." + name.split("backbone.conv1.0.")[1]] = t
+        elif name.startswith("backbone.stages."):
+            stage, fire, rest = name.split(".", 4)[2], name.split(".", 4)[3], name.split(".", 4)[4]
+            tv[f"features.{back[f'{stage}.{fire}']}.{rest}"] = t
+    tv["classifier.1.weight"] = torch.zeros(1000, 512, 1, 1)
+    torch.save({"state_dict": tv}, tmp_path / "squeezenet1_1.pth")
+    copied = load_pretrained(target, tmp_path / "squeezenet1_1.pth")
+    assert copied == len(tv) - 1  # everything but the classifier
+    for name, t in target.backbone.state_dict().items():
+        assert torch.equal(t, source.backbone.state_dict()[name])
+    from edge.errors import ModelFileError
+
+    torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="no tensor matches"):
+        load_pretrained(target, tmp_path / "other.pt")
