@@ -27,11 +27,11 @@ def bench_export(export_dir: str | Path, precision: str, repeats: int, boxes: in
     stages["detector"] = time_call(lambda: be.detect(x), repeats)
     _, _, taps = be.detect(x)
     rng = np.random.default_rng(0)
-    from edge.export.parity import _windows
+    from edge.export.parity import sample_windows
     from edge.geometry import branch_inputs
 
     for b, spec in enumerate(desc.branches):
-        cells = np.concatenate([_windows(desc, b, rng) for _ in range(-(-boxes // 3))])[:boxes]
+        cells = np.concatenate([sample_windows(desc, b, rng) for _ in range(-(-boxes // 3))])[:boxes]
         crops = branch_inputs(taps, cells, spec, desc)
         stages[f"branch_{spec.name}"] = time_call(lambda b=b, c=crops: be.segment(b, c),
                                                   repeats)

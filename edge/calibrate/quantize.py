@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from edge import atomic
 from edge.description import ModelDescription
 from edge.errors import ConfigError, DatasetError
 from edge.optional import require
@@ -96,7 +95,7 @@ def calibration_feeds(export_dir: Path, desc: ModelDescription, frames: list[np.
 
     from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
     from edge.export.onnx_export import graph_specs
-    from edge.export.parity import _windows
+    from edge.export.parity import sample_windows
     from edge.geometry import (
         assign_branches,
         branch_inputs,
@@ -132,7 +131,7 @@ def calibration_feeds(export_dir: Path, desc: ModelDescription, frames: list[np.
                         "on random windows", desc.branches[b].name)
             for feed in images[:8]:
                 taps = backend.detect(feed["image"])[2]
-                crops[b].append(branch_inputs(taps, _windows(desc, b, rng), desc.branches[b],
+                crops[b].append(branch_inputs(taps, sample_windows(desc, b, rng), desc.branches[b],
                                               desc))
         out[spec.file] = _fixed_batches(spec.inputs, crops[b])
     return out
@@ -161,7 +160,7 @@ def _quantize(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: 
         _quantize_static(q, src, tmp, feeds, method, target, ranges, exclude)
     finally:
         root.setLevel(level)
-    os.replace(tmp, dst)
+    atomic.replace(tmp, dst)
 
 
 def _quantize_static(q, src: Path, tmp: Path, feeds: list[dict[str, np.ndarray]], method: str,
@@ -201,9 +200,7 @@ def write_trt_cache(ranges: dict[str, tuple[float, float]], path: Path, trt: str
     for name, (lo, hi) in sorted(ranges.items()):
         scale = max(abs(lo), abs(hi)) / 127.0
         lines.append(f"{name}: {struct.pack('>f', scale).hex()}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 def parse_trt_cache(path: str | Path) -> tuple[str, dict[str, float]]:
@@ -280,8 +277,7 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
     kept = [f for f in manifest["files"] if f["precision"] in ("fp32", "fp16")]
     for f in kept:
         if not (out / f["file"]).is_file() or sha256_file(out / f["file"]) != f["sha256"]:
-            shutil.copyfile(src / f["file"], out / (f["file"] + ".tmp"))
-            os.replace(out / (f["file"] + ".tmp"), out / f["file"])
+            atomic.copy_file(src / f["file"], out / f["file"])
     frames = cset.frames_bgr()
     feeds = calibration_feeds(src, desc, frames, progress)
 
@@ -309,9 +305,7 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
     def write_manifest(int8: list[dict[str, Any]], gate: dict[str, Any]) -> None:
         new = {**manifest, "files": kept + int8, "calibration": {
             "set": cset.describe(), "method": method, "gate": gate}}
-        tmp = out / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(new, indent=2) + "\n")
-        os.replace(tmp, out / MANIFEST)
+        atomic.write_text(out / MANIFEST, json.dumps(new, indent=2) + "\n")
 
     attempts: list[Attempt] = []
     plan = [(method, False), (method, True)] + [(m, True) for m in METHODS if m != method]

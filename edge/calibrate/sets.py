@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge import atomic
 from edge.errors import DatasetError
 from edge.optional import require
 
@@ -65,10 +65,7 @@ class CalibrationSet:
                            f"COCO JSON or a manifest (calibration/<name>.json)")
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(asdict(self), indent=2) + "\n")
 
     def frames_bgr(self) -> list[np.ndarray]:
         """The sampled frames, BGR uint8, in a fixed order. Refuses empty or tiny sets."""

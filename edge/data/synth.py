@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge import atomic
 from edge.optional import require
 
 SEMANTIC_CLASSES: tuple[str, ...] = (
@@ -346,7 +347,6 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
     (semantic labels, :data:`SEMANTIC_CLASSES`), ``annotations.json`` (COCO instances,
     category ``person``, RLE masks) and ``semantic.json``. Returns a summary."""
     import json
-    import os
     from concurrent.futures import ProcessPoolExecutor
     from pathlib import Path
 
@@ -370,9 +370,7 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
     coco = {"info": {"description": "edge-seg synthetic scenes", "seed": seed},
             "images": coco_images, "annotations": coco_anns,
             "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
-    tmp = root / "annotations.json.tmp"
-    tmp.write_text(json.dumps(coco))
-    os.replace(tmp, root / "annotations.json")
+    atomic.write_text(root / "annotations.json", json.dumps(coco))
     (root / "semantic.json").write_text(json.dumps(
         {"classes": list(SEMANTIC_CLASSES), "ignore_label": 255, "images": "images",
          "labels": "labels", "palette_bgr": PALETTE.tolist()}, indent=1))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edge import __version__
+from edge import __version__, atomic
 from edge.description import ModelDescription
 from edge.errors import ModelFileError
 from edge.optional import require
@@ -63,12 +62,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _modules(desc: ModelDescription, model) -> list[tuple[GraphSpec, Any, tuple]]:
@@ -148,12 +141,12 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
             meta["edge.branch"] = str(spec.branch)
         onnx.helper.set_model_props(proto, meta)
         onnx.checker.check_model(proto)
-        _atomic_write(out / spec.file, proto.SerializeToString())
+        atomic.write_bytes(out / spec.file, proto.SerializeToString())
         files.append(_file_entry(out / spec.file, spec, proto))
         if fp16:
             half = to_fp16(proto)
             name = spec.file.replace(".onnx", ".fp16.onnx")
-            _atomic_write(out / name, half.SerializeToString())
+            atomic.write_bytes(out / name, half.SerializeToString())
             files.append(_file_entry(out / name, spec, half, precision="fp16"))
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -163,7 +156,7 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
                      "onnx": onnx.__version__, "opset": opset,
                      "python": platform.python_version()},
     }
-    _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic.write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

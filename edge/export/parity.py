@@ -30,8 +30,9 @@ def _compare(ref: np.ndarray, got: np.ndarray, precision: str) -> dict[str, Any]
             "ok": bool(max_abs <= atol + rtol * scale)}
 
 
-def _windows(desc: ModelDescription, branch: int, rng: np.random.Generator) -> np.ndarray:
-    """Three windows on the stride-32 grid a branch could receive."""
+def sample_windows(desc: ModelDescription, branch: int, rng: np.random.Generator) -> np.ndarray:
+    """Three windows on the stride-32 grid a branch could receive (its exact shape for an
+    exact branch, random sizes for a resizing one)."""
     gh, gw = desc.input_size[0] // 32, desc.input_size[1] // 32
     spec = desc.branches[branch]
     cells = []
@@ -69,7 +70,7 @@ def check_parity(desc: ModelDescription, model, backend, precision: str = "fp32"
         report["detector.onnx"] = det
         rng = np.random.default_rng(seed)
         for b, spec in enumerate(desc.branches):
-            crops = branch_inputs(taps_np, _windows(desc, b, rng), spec, desc)
+            crops = branch_inputs(taps_np, sample_windows(desc, b, rng), spec, desc)
             ref = model.segment(b, [torch.from_numpy(c) for c in crops]).numpy()
             report[f"branch_{spec.name}.onnx"] = {
                 "mask_logits": _compare(ref, backend.segment(b, crops), precision)}

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge import atomic
 from edge.description import ModelDescription
 from edge.errors import ModelFileError
 from edge.optional import require
@@ -27,13 +27,6 @@ DEMO_NAME = "demo"
 DEMO_PATH = Path(__file__).resolve().parent.parent / "demo" / "ssd-isb-demo.npz"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(path: str | Path, model, desc: ModelDescription, step: int,
                     extra: dict[str, Any] | None = None) -> None:
     """Write a resumable ``.pt`` checkpoint atomically."""
@@ -41,7 +34,7 @@ def save_checkpoint(path: str | Path, model, desc: ModelDescription, step: int,
     buf = io.BytesIO()
     torch.save({"description": desc.to_dict(), "model": model.state_dict(), "step": step,
                 **(extra or {})}, buf)
-    _atomic_write(Path(path), buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def save_weights(path: str | Path, model, desc: ModelDescription, half: bool = True) -> None:
@@ -52,7 +45,7 @@ def save_weights(path: str | Path, model, desc: ModelDescription, half: bool = T
         arrays[k] = a.astype(np.float16) if half and a.dtype == np.float32 else a
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    _atomic_write(Path(path), buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def resolve(ref: str | Path) -> Path:
