@@ -138,3 +138,36 @@ def test_bench_onnx_times_every_graph(exported, tmp_path) -> None:
     expected = 1 if desc.task == "semantic" else 1 + len(desc.branches)
     assert all(len(r["stages_ms"]) == expected for r in rows)
     assert all(v["p50"] > 0 for r in rows for v in r["stages_ms"].values())
+
+
+def test_in_graph_nms_matches_the_host_geometry(tmp_path) -> None:
+    """detector_nms.onnx (ONNX NonMaxSuppression + fixed top-K) equals the shared host
+    post-processing (without its pre-NMS top-1000 cut) on real scenes."""
+    from edge.export.onnx_export import example_inputs
+    from edge.export.trt_support import check_model
+    from edge.geometry import BoxCoder, select_detections, ssd_anchors
+
+    torch.manual_seed(2)
+    desc, model = create("ssd-isb-single-branch", alpha=0.25, input_size=(192, 192))
+    desc = desc.replace(score_threshold=0.4)  # random weights: a handful of detections
+    manifest = export_onnx(desc, model.eval(), tmp_path, fp16=False)
+    assert "detector_nms.onnx" in {f["file"] for f in manifest["files"]}
+    assert check_model(str(tmp_path / "detector_nms.onnx")).ok
+    be = OnnxRuntimeBackend(tmp_path, threads=1)
+    anchors = ssd_anchors(desc.anchors, desc.input_size)
+    seen = 0
+    for seed in range(4):
+        x = example_inputs(desc, seed)
+        boxes, scores, classes, taps = be.detect_nms(x)
+        codes, logits, taps_raw = be.detect(x)
+        ref = select_detections(codes, logits, anchors, desc.input_size,
+                                coder=BoxCoder(desc.box_coder_weights),
+                                score_threshold=0.4, iou_threshold=desc.nms_iou_threshold,
+                                max_detections=desc.max_detections, pre_nms_top_k=10**9)
+        assert len(boxes) == len(ref)
+        np.testing.assert_allclose(boxes, ref.boxes, atol=1e-3)
+        np.testing.assert_allclose(scores, ref.scores, atol=1e-5)
+        np.testing.assert_array_equal(classes, ref.classes)
+        np.testing.assert_allclose(taps[8], taps_raw[8], atol=1e-6)
+        seen += len(ref)
+    assert seen > 0

@@ -58,6 +58,16 @@ class OnnxRuntimeBackend:
             None, {"image": image.astype(np.float32, copy=False)})
         return codes[0], logits[0], {32: f32[0], 16: f16[0], 8: f8[0]}
 
+    def detect_nms(self, image: np.ndarray):
+        """The in-graph-NMS detector: (boxes (n, 4), scores (n,), classes (n,), taps), with
+        the description's thresholds baked in; n <= max_detections."""
+        names = [o.name for o in self.sessions["detector_nms"].get_outputs()]
+        out = dict(zip(names, self.sessions["detector_nms"].run(
+            None, {"image": image.astype(np.float32, copy=False)})))
+        n = int(out["det_count"][0])
+        return (out["det_boxes"][0, :n], out["det_scores"][0, :n], out["det_classes"][0, :n],
+                {32: out["feat32"][0], 16: out["feat16"][0], 8: out["feat8"][0]})
+
     def segment(self, branch: int, crops: list[np.ndarray]) -> np.ndarray:
         names = [f"crop{s}" for s in self.desc.mask_strides]
         return self.branch_sessions[branch].run(None, dict(zip(names, crops)))[0]

@@ -283,7 +283,7 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
 
     def build(method: str, exclude_sensitive: bool) -> list[dict[str, Any]]:
         entries = []
-        for f in (f for f in kept if f["precision"] == "fp32"):
+        for f in (f for f in kept if f["precision"] == "fp32" and f["file"] in feeds):
             stem = f["file"][: -len(".onnx")]
             ranges = out / "ranges" / f"{stem}.{method}.json"
             exclude = _sensitive_nodes(out / f["file"]) if exclude_sensitive else []

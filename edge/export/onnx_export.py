@@ -26,6 +26,8 @@ from edge.description import ModelDescription
 from edge.errors import ModelFileError
 from edge.optional import require
 
+from .nms_graph import with_nms
+
 MANIFEST = "manifest.json"
 META_DESCRIPTION = "edge.description"
 META_ROLE = "edge.role"
@@ -143,6 +145,11 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
         onnx.checker.check_model(proto)
         atomic.write_bytes(out / spec.file, proto.SerializeToString())
         files.append(_file_entry(out / spec.file, spec, proto))
+        if spec.role == "detector":
+            nms = _with_nms_meta(with_nms(proto, desc, opset), meta)
+            nms_spec = GraphSpec("detector_nms.onnx", "detector_nms", spec.inputs, NMS_OUTPUTS)
+            atomic.write_bytes(out / nms_spec.file, nms.SerializeToString())
+            files.append(_file_entry(out / nms_spec.file, nms_spec, nms))
         if fp16:
             half = to_fp16(proto)
             name = spec.file.replace(".onnx", ".fp16.onnx")
@@ -158,6 +165,15 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
     }
     atomic.write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+NMS_OUTPUTS = ("det_boxes", "det_scores", "det_classes", "det_count", "feat32", "feat16", "feat8")
+
+
+def _with_nms_meta(proto, meta: dict[str, str]):
+    onnx = require("onnx")
+    onnx.helper.set_model_props(proto, {**meta, META_ROLE: "detector_nms"})
+    return proto
 
 
 def _separate_outputs(proto):
