@@ -123,3 +123,29 @@ def test_cache_parser_reads_back_known_values(tmp_path) -> None:
     header, scales = parse_trt_cache(path)
     assert header.startswith("TRT-8601") and scales["a:b"] == 0.5
     assert scales["input"] == pytest.approx(struct.unpack(">f", bytes.fromhex("3c010a14"))[0])
+
+
+def test_modelopt_places_trt_qdq_when_installed(monkeypatch, tmp_path) -> None:
+    """Without ModelOpt here, check the call it would get with a stand-in module."""
+    import sys
+    import types
+
+    from edge.calibrate import quantize as qmod
+
+    calls = {}
+
+    def fake_quantize(onnx_path, **kwargs):
+        calls.update(kwargs, onnx_path=onnx_path)
+        (tmp_path / "out.onnx").write_bytes(b"qdq")
+
+    pkg = types.ModuleType("modelopt.onnx.quantization")
+    pkg.quantize = fake_quantize
+    for name in ("modelopt", "modelopt.onnx"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "modelopt.onnx.quantization", pkg)
+    feeds = [{"image": np.zeros((1, 3, 8, 8), np.float32)} for _ in range(3)]
+    assert qmod._modelopt(tmp_path / "m.onnx", tmp_path / "out.onnx", feeds, "entropy", ["n1"])
+    assert calls["quantize_mode"] == "int8" and calls["calibration_method"] == "entropy"
+    assert calls["calibration_data"]["image"].shape == (3, 3, 8, 8)
+    assert calls["nodes_to_exclude"] == ["n1"] and calls["calibration_eps"] == ["cpu"]
+    assert not qmod._modelopt(tmp_path / "m.onnx", tmp_path / "o.onnx", feeds, "percentile", [])

@@ -4,9 +4,11 @@ For every FP32 graph it writes, from one set of activation ranges per graph:
 
 - ``<graph>.int8.onnx`` (target ``onnxruntime``): Q/DQ placed for ONNX Runtime's CPU
   kernels (uint8 activations, int8 per-channel weights);
-- ``<graph>.int8-trt.onnx`` (target ``tensorrt``): symmetric int8 activations (zero point
-  0), int8 per-channel symmetric weights, FP32 biases, Q/DQ only at Conv and
-  ConvTranspose inputs, where TensorRT fuses them (TensorRT 10/11 explicit quantization);
+- ``<graph>.int8-trt.onnx`` (target ``tensorrt``): placed by NVIDIA ModelOpt's ONNX
+  quantizer when it is installed (entropy or max), else by ONNX Runtime configured to
+  match: symmetric int8 activations (zero point 0), int8 per-channel symmetric weights,
+  FP32 biases, Q/DQ at Conv and ConvTranspose inputs, where TensorRT fuses them
+  (TensorRT 10/11 explicit quantization);
 - ``<graph>.calib.cache`` (target ``tensorrt``): the same ranges in the text format
   TensorRT's INT8 calibrators read, for the implicit path of TensorRT 8.6/10.x.
 
@@ -163,6 +165,24 @@ def _quantize(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: 
     atomic.replace(tmp, dst)
 
 
+def _modelopt(src: Path, tmp: Path, feeds: list[dict[str, np.ndarray]], method: str,
+              exclude: list[str]) -> bool:
+    """TensorRT Q/DQ placement by NVIDIA ModelOpt's ONNX quantizer (CPU calibration), when
+    it is installed and supports ``method``; False otherwise (ONNX Runtime's is used)."""
+    if method not in ("entropy", "max"):
+        return False
+    try:
+        from modelopt.onnx.quantization import quantize as modelopt_quantize
+    except ImportError:
+        return False
+    data = {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
+    modelopt_quantize(str(src), quantize_mode="int8", calibration_data=data,
+                      calibration_method=method, calibration_eps=["cpu"],
+                      nodes_to_exclude=exclude or None, output_path=str(tmp))
+    log.info("%s: TensorRT Q/DQ placed by ModelOpt", src.name)
+    return True
+
+
 def _quantize_static(q, src: Path, tmp: Path, feeds: list[dict[str, np.ndarray]], method: str,
                      target: str, ranges: Path, exclude: list[str]) -> None:
     feeds, stride = _strided(feeds)
@@ -171,6 +191,8 @@ def _quantize_static(q, src: Path, tmp: Path, feeds: list[dict[str, np.ndarray]]
         calibrate_method=_ort_method(method), calibration_cache_path=str(ranges),
         nodes_to_exclude=exclude or None)
     strided = {"CalibStridedMinMax": stride}
+    if target == "tensorrt" and _modelopt(src, tmp, feeds, method, exclude):
+        return
     if target == "tensorrt":
         q.quantize_static(str(src), str(tmp), _Feeds(feeds), activation_type=q.QuantType.QInt8,
                           op_types_to_quantize=["Conv", "ConvTranspose"],
