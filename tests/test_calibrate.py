@@ -149,3 +149,15 @@ def test_modelopt_places_trt_qdq_when_installed(monkeypatch, tmp_path) -> None:
     assert calls["calibration_data"]["image"].shape == (3, 3, 8, 8)
     assert calls["nodes_to_exclude"] == ["n1"] and calls["calibration_eps"] == ["cpu"]
     assert not qmod._modelopt(tmp_path / "m.onnx", tmp_path / "o.onnx", feeds, "percentile", [])
+
+
+def test_the_demo_calibration_set_is_recorded_for_the_demo_model(monkeypatch) -> None:
+    from pathlib import Path
+
+    from edge.preprocess import preprocessing_hash
+    from edge.train.checkpoint import read_description
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    s = CalibrationSet.load("synth-demo")
+    assert s.kind == "images" and s.count == 500
+    assert s.preprocessing_hash == preprocessing_hash(read_description("demo"))

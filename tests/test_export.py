@@ -72,6 +72,11 @@ def test_manifest_round_trips_and_lists_everything(exported) -> None:
         assert f["precision"] == ("fp16" if ".fp16." in f["file"] else "fp32")
         assert f["target"] == "any"
         assert description_from_onnx(out / f["file"]) == desc
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(out / f["file"])).metadata_props}
+        assert meta["edge.precision"] == f["precision"]
+        assert json.loads(meta["edge.exporter"])["opset"] == 17
 
 
 def test_branches_take_any_number_of_boxes(exported) -> None:

@@ -108,7 +108,8 @@ def to_fp16(proto):
     with warnings.catch_warnings():  # it warns for every weight it rounds to 0 or clamps
         warnings.simplefilter("ignore")
         half = float16.convert_float_to_float16(proto, keep_io_types=True)
-    onnx.helper.set_model_props(half, {p.key: p.value for p in proto.metadata_props})
+    onnx.helper.set_model_props(half, {**{p.key: p.value for p in proto.metadata_props},
+                                       "edge.precision": "fp16"})
     onnx.checker.check_model(half)
     return half
 
@@ -127,6 +128,8 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
     files = []
+    exporter = {"edge_seg": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                "opset": opset, "python": platform.python_version()}
     for spec, module, example in _modules(desc, model):
         dynamic = None
         if spec.role == "branch":
@@ -138,7 +141,8 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
                               dynamic_axes=dynamic, do_constant_folding=True, dynamo=False)
         proto = _separate_outputs(onnx.load_from_string(buf.getvalue()))
         meta = {META_DESCRIPTION: desc.to_json(), META_ROLE: spec.role,
-                "edge.version": __version__}
+                "edge.version": __version__, "edge.precision": "fp32",
+                "edge.exporter": json.dumps(exporter)}
         if spec.branch is not None:
             meta["edge.branch"] = str(spec.branch)
         onnx.helper.set_model_props(proto, meta)
@@ -159,9 +163,7 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
         "manifest_version": MANIFEST_VERSION,
         "description": desc.to_dict(),
         "files": files,
-        "exporter": {"edge_seg": __version__, "torch": torch.__version__,
-                     "onnx": onnx.__version__, "opset": opset,
-                     "python": platform.python_version()},
+        "exporter": exporter,
     }
     atomic.write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
