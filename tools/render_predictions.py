@@ -37,10 +37,8 @@ def render(frame: np.ndarray, result) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     import cv2
 
-    from edge.backends.torch_backend import TorchBackend
     from edge.data.sources import open_instances
-    from edge.pipeline import InstancePipeline
-    from edge.train.checkpoint import load_model
+    from edge.evaluate.runner import load_pipeline
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="demo")
@@ -49,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, nargs="+", default=[0, 3, 5, 8])
     p.add_argument("--tile", type=int, default=400)
     args = p.parse_args(argv)
-    desc, model, _ = load_model(args.model)
-    pipe = InstancePipeline(desc, TorchBackend(model))
-    reader = open_instances(args.data, list(desc.class_names))
+    pipe = load_pipeline(args.model)
+    reader = open_instances(args.data, list(pipe.desc.class_names))
     tiles = [cv2.resize(render(reader.load_image(i), pipe(reader.load_image(i))),
                         (args.tile, args.tile)) for i in args.images]
     while len(tiles) % 2:

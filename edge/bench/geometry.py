@@ -59,6 +59,7 @@ def bench_config(name: str, instances: int, repeats: int, seed: int = 0) -> dict
 
     cells = geometry.encompassing_cells(dets.boxes, hw, desc.crop_stride)
     per_branch = assign()
+
     def crop() -> None:
         for b, idx in zip(desc.branches, per_branch):
             if len(idx):

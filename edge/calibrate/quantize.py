@@ -255,24 +255,10 @@ def _sensitive_nodes(path: Path) -> list[str]:
 
 def _metric(export_dir: Path, precision: str, holdout: str) -> float:
     """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime."""
-    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
-    from edge.pipeline import InstancePipeline, SemanticPipeline
+    from edge.evaluate.runner import evaluate, headline, load_pipeline
 
-    backend = OnnxRuntimeBackend(export_dir, precision)
-    desc = backend.desc
-    if desc.task == "instance":
-        from edge.data.sources import open_instances
-        from edge.evaluate.instances import evaluate_instances
-
-        pipe = InstancePipeline(desc.replace(score_threshold=0.05), backend)
-        m = evaluate_instances(pipe, open_instances(holdout, list(desc.class_names)),
-                               progress=False)
-        return 100.0 * m["segm"]["AP50"]
-    from edge.data.sources import open_semantic
-    from edge.evaluate.semantic import evaluate_semantic
-
-    return 100.0 * evaluate_semantic(SemanticPipeline(desc, backend), open_semantic(holdout),
-                                     progress=False)["mIoU"]
+    pipe = load_pipeline(export_dir, precision=precision, score_threshold=0.05)
+    return headline(evaluate(pipe, holdout, progress=False), pipe.desc.task)
 
 
 def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str | Path,

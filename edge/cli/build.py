@@ -161,32 +161,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_pipeline(ref: str, device: str, precision: str = "fp32",
-                   score_threshold: float | None = None):
-    """Pipeline for an export folder (ONNX Runtime) or a checkpoint, weights file or
-    ``demo`` (PyTorch); ``score_threshold`` overrides the description's for evaluation."""
-    from edge.pipeline import InstancePipeline, SemanticPipeline
-
-    backend: Any
-    if Path(ref).is_dir():
-        from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
-
-        backend = OnnxRuntimeBackend(ref, precision)
-        desc = backend.desc
-    else:
-        require("torch", "evaluating PyTorch checkpoints")
-        from edge.backends.torch_backend import TorchBackend
-        from edge.train.checkpoint import load_model
-
-        desc, model, _ = load_model(ref)
-        backend = TorchBackend(model, device)
-    if desc.task == "instance":
-        if score_threshold is not None:
-            desc = desc.replace(score_threshold=score_threshold)
-        return InstancePipeline(desc, backend)
-    return SemanticPipeline(desc, backend)
-
-
 def _print_instance_metrics(m: dict[str, Any]) -> None:
     print(f"{m['images']} images, {m['detections']} detections")
     print(f"{'':6} {'AP50':>7} {'AP':>7} {'AP75':>7} | thesis @0.50: {'APs':>6} {'APm':>6} "
@@ -199,21 +173,11 @@ def _print_instance_metrics(m: dict[str, Any]) -> None:
 
 
 def _evaluate(args: argparse.Namespace, precision: str, results: str | None) -> dict[str, Any]:
-    from edge.data.sources import open_instances, open_semantic
+    from edge.evaluate.runner import evaluate, load_pipeline
 
-    pipeline = _load_pipeline(args.model, args.device, precision, args.score_threshold)
+    pipeline = load_pipeline(args.model, args.device, precision, args.score_threshold)
+    metrics = evaluate(pipeline, args.data, args.split, results)
     desc = pipeline.desc
-    if desc.task == "instance":
-        from edge.evaluate.instances import evaluate_instances
-
-        reader = open_instances(args.data, list(desc.class_names))
-        metrics = evaluate_instances(pipeline, reader, results)
-    else:
-        from edge.evaluate.semantic import evaluate_semantic
-
-        if results:
-            raise ConfigError("--results writes COCO instance results; semantic models have none")
-        metrics = evaluate_semantic(pipeline, open_semantic(args.data, args.split))
     metrics["model"] = {"ref": args.model, "name": desc.name, "task": desc.task,
                         "precision": precision}
     return metrics

@@ -81,6 +81,13 @@ def _load_pt(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def _npz_state(torch, path: Path) -> dict:
+    """State dict of a weights file, float16 tensors widened back to float32."""
+    with np.load(path) as z:
+        return {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16
+                                    else z[k]) for k in z.files if k != "__description__"}
+
+
 def load_model(ref: str | Path):
     """(description, eval-mode torch module, step) from ``demo``, a ``.pt`` or a ``.npz``."""
     torch = require("torch", "loading models into PyTorch")
@@ -89,9 +96,7 @@ def load_model(ref: str | Path):
     path = resolve(ref)
     if path.suffix == ".npz":
         desc = read_description(path)
-        with np.load(path) as z:
-            state = {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16
-                                         else z[k]) for k in z.files if k != "__description__"}
+        state = _npz_state(torch, path)
         step = -1
     else:
         ckpt = _load_pt(path)
@@ -118,9 +123,7 @@ def load_pretrained(model, path: str | Path) -> int:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such weights file for --init")
     if path.suffix == ".npz":
-        with np.load(path) as z:
-            state = {k: torch.from_numpy(z[k].astype(np.float32)) for k in z.files
-                     if k != "__description__"}
+        state = _npz_state(torch, path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         for key in ("model", "state_dict"):
