@@ -82,3 +82,15 @@ def test_write_video(tmp_path) -> None:
         first = frame if first is None else first
         n += 1
     assert n == 12 and first.shape == (64, 96, 3)
+
+
+def test_stream_rendering_draws_the_same_scene() -> None:
+    from edge.data.synth import random_scene
+
+    scene = random_scene(4, (240, 320), moving=True)
+    scene.advance(3)
+    full = scene.render()[0].astype(np.int16)
+    fast = scene.render_image().astype(np.int16)
+    diff = np.abs(full - fast)
+    assert diff.mean() < 6.0  # only the sensor noise differs (sigma 4 each)
+    assert np.percentile(diff, 99) < 30
