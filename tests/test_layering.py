@@ -18,7 +18,7 @@ ALLOWED = {
     "catalog.py": ("edge.description", "edge.errors"),
     "architecture.py": (),
     "errors.py": (),
-    "preprocess.py": ("edge.description", "edge.errors", "edge.geometry"),
+    "preprocess.py": ("edge.description", "edge.errors", "edge.geometry", "edge.optional"),
     "pipeline.py": ("edge.description", "edge.geometry", "edge.preprocess"),
 }
 
