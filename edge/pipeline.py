@@ -10,6 +10,10 @@ the same code whatever runs the networks.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +34,7 @@ from edge.geometry import (
     select_per_branch,
     ssd_anchors,
 )
-from edge.preprocess import preprocess, to_frame_boxes
+from edge.preprocess import Preprocessor, to_frame_boxes
 
 
 class InstanceBackend(Protocol):
@@ -43,6 +47,24 @@ class InstanceBackend(Protocol):
     def segment(self, branch: int, crops: list[np.ndarray]) -> np.ndarray:
         """Crops of one branch (stride 32 first) -> mask logits (N, K, mh, mw)."""
         ...
+
+
+class Stopwatch:
+    """Stage name -> milliseconds of one frame; ``with sw("detector"): ...`` adds to it."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, (time.perf_counter() - t0) * 1e3)
+
+    def add(self, stage: str, ms: float) -> None:
+        self.ms[stage] = self.ms.get(stage, 0.0) + ms
 
 
 class SemanticBackend(Protocol):
@@ -92,13 +114,22 @@ class InstanceResult:
 
 
 class InstancePipeline:
-    """SSD-ISB inference for one model description and backend."""
+    """SSD-ISB inference for one model description and backend.
 
-    def __init__(self, desc: ModelDescription, backend: InstanceBackend) -> None:
+    Stages (timed into an optional :class:`Stopwatch`): ``preprocess``, ``detector``,
+    ``postprocess`` (decode + NMS + encompassing boxes + branch assignment), ``crop`` and
+    ``branches`` (wall time of all ISBs; ``branch:<name>`` each). With an ``executor`` the
+    crops and the branches of different ISBs run concurrently (backends release the GIL).
+    """
+
+    def __init__(self, desc: ModelDescription, backend: InstanceBackend,
+                 executor: Executor | None = None) -> None:
         self.desc = desc
         self.backend = backend
+        self.executor = executor
         self.anchors = ssd_anchors(desc.anchors, desc.input_size)
         self.coder = BoxCoder(desc.box_coder_weights)
+        self.preprocess = Preprocessor(desc)
 
     def detections(self, codes: np.ndarray, logits: np.ndarray) -> Detections:
         d = self.desc
@@ -107,17 +138,38 @@ class InstancePipeline:
                                  iou_threshold=d.nms_iou_threshold,
                                  max_detections=d.max_detections)
 
-    def __call__(self, frame: np.ndarray) -> InstanceResult:
+    def _map(self, fn, jobs: list) -> list:
+        if self.executor is None or len(jobs) < 2:
+            return [fn(*j) for j in jobs]
+        return [f.result() for f in [self.executor.submit(fn, *j) for j in jobs]]
+
+    def __call__(self, frame: np.ndarray, sw: Stopwatch | None = None) -> InstanceResult:
         d = self.desc
-        codes, logits, taps = self.backend.detect(preprocess(frame, d)[None])
-        det = self.detections(codes, logits)
-        cells = encompassing_cells(det.boxes, d.input_size, d.crop_stride)
-        assignment = assign_branches(cell_shapes(cells), d.branches, d.assignment)
+        sw = sw or Stopwatch()
+        with sw("preprocess"):
+            image = self.preprocess(frame)
+        with sw("detector"):
+            codes, logits, taps = self.backend.detect(image)
+        with sw("postprocess"):
+            det = self.detections(codes, logits)
+            cells = encompassing_cells(det.boxes, d.input_size, d.crop_stride)
+            assignment = assign_branches(cell_shapes(cells), d.branches, d.assignment)
+            jobs = [(b, idx) for b, idx in
+                    enumerate(select_per_branch(assignment, det.scores, d.branches)) if idx.size]
+        with sw("crop"):
+            crops = self._map(lambda b, idx: branch_inputs(taps, cells[idx], d.branches[b], d),
+                              jobs)
+
+        def segment(b: int, c: list[np.ndarray]) -> tuple[np.ndarray, float]:
+            t0 = time.perf_counter()
+            out = self.backend.segment(b, c)
+            return out, (time.perf_counter() - t0) * 1e3
+
         masks: list[np.ndarray | None] = [None] * len(det)
-        for b, idx in enumerate(select_per_branch(assignment, det.scores, d.branches)):
-            if idx.size == 0:
-                continue
-            out = self.backend.segment(b, branch_inputs(taps, cells[idx], d.branches[b], d))
+        with sw("branches"):
+            outs = self._map(segment, [(b, c) for (b, _), c in zip(jobs, crops)])
+        for (b, idx), (out, ms) in zip(jobs, outs):
+            sw.add(f"branch:{d.branches[b].name}", ms)
             for j, i in enumerate(idx):
                 masks[i] = out[j, det.classes[i]]
         frame_hw = frame.shape[:2]
@@ -129,17 +181,30 @@ class InstancePipeline:
 
 
 class SemanticPipeline:
-    """FCN inference: frame -> (H, W) uint8 class map at the frame's size."""
+    """FCN inference: frame -> (H, W) uint8 class map at the frame's size.
 
-    def __init__(self, desc: ModelDescription, backend: SemanticBackend) -> None:
+    Stages: ``preprocess``, ``network``, ``postprocess`` (argmax + nearest upsampling)."""
+
+    def __init__(self, desc: ModelDescription, backend: SemanticBackend,
+                 executor: Executor | None = None) -> None:
         self.desc = desc
         self.backend = backend
+        self.preprocess = Preprocessor(desc)
+        self._lut: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        logits = self.backend.segment_image(preprocess(frame, self.desc)[None])
-        labels = logits.argmax(axis=0).astype(np.uint8)
-        fh, fw = frame.shape[:2]
-        h, w = labels.shape
-        rows = ((np.arange(fh) + 0.5) * h / fh).astype(np.int64)
-        cols = ((np.arange(fw) + 0.5) * w / fw).astype(np.int64)
-        return labels[rows[:, None], cols[None, :]]
+    def __call__(self, frame: np.ndarray, sw: Stopwatch | None = None) -> np.ndarray:
+        sw = sw or Stopwatch()
+        with sw("preprocess"):
+            image = self.preprocess(frame)
+        with sw("network"):
+            logits = self.backend.segment_image(image)
+        with sw("postprocess"):
+            labels = logits.argmax(axis=0).astype(np.uint8)
+            fh, fw = frame.shape[:2]
+            if self._lut is None or self._lut[0] != (fh, fw):
+                h, w = labels.shape
+                rows = ((np.arange(fh) + 0.5) * h / fh).astype(np.int64)
+                cols = ((np.arange(fw) + 0.5) * w / fw).astype(np.int64)
+                self._lut = ((fh, fw), rows[:, None], cols[None, :])
+            _, rows, cols = self._lut
+            return labels[rows, cols]

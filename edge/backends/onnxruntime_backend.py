@@ -16,11 +16,13 @@ class OnnxRuntimeBackend:
     """Sessions for every graph of one precision in an export folder.
 
     The manifest is read and every file's sha256 verified before any session is made,
-    so a truncated or foreign file is refused with its name.
+    so a truncated or foreign file is refused with its name. ``threads`` sizes the
+    detector's (or FCN's) intra-op pool; ``branch_threads`` each branch session's, so
+    branches run side by side from a thread pool without oversubscribing the cores.
     """
 
     def __init__(self, export_dir: str | Path, precision: str = "fp32",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, branch_threads: int | None = None) -> None:
         from edge.export.onnx_export import read_manifest
 
         ort = require("onnxruntime", "the ONNX Runtime backend")
@@ -35,18 +37,30 @@ class OnnxRuntimeBackend:
             have = sorted({f["precision"] for f in manifest["files"]})
             raise ModelFileError(f"{self.root}: no {precision} graphs for ONNX Runtime (has "
                                  f"{have}); export or calibrate that precision first")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = threads or (os.cpu_count() or 1)
+
+        def options(n: int):
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = n
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            return opts
+
         self.sessions: dict[str, object] = {}
         self.branch_sessions: dict[int, object] = {}
         for e in entries:
             try:
-                sess = ort.InferenceSession(str(self.root / e["file"]), opts,
+                n = branch_threads or threads if e["role"] == "branch" else threads
+                sess = ort.InferenceSession(str(self.root / e["file"]), options(n),
                                             providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise ModelFileError(f"{self.root / e['file']}: ONNX Runtime cannot load it "
                                      f"({exc})") from exc
+            meta = sess.get_modelmeta().custom_metadata_map.get("edge.description")
+            if meta is not None and ModelDescription.from_json(meta) != self.desc:
+                raise ModelFileError(f"{self.root / e['file']}: its embedded model description "
+                                     f"differs from {self.root / 'manifest.json'} (a graph of "
+                                     f"another model); re-export the folder")
             if e["role"] == "branch":
                 self.branch_sessions[int(e["branch"])] = sess
             else:
