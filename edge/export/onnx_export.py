@@ -242,6 +242,26 @@ def read_manifest(export_dir: str | Path, verify: bool = True) -> dict[str, Any]
     return manifest
 
 
+def copy_export(src: str | Path, dst: str | Path, keep) -> dict[str, Any]:
+    """Copy the manifest entries of ``src`` for which ``keep(entry)`` is true to ``dst``,
+    with a manifest listing exactly those (every source file verified first).
+
+    Used to ship a lean subset of an export (e.g. the demo's FP32 and INT8 graphs) without
+    hand-editing a manifest.
+    """
+    src, dst = Path(src), Path(dst)
+    manifest = read_manifest(src)
+    files = [f for f in manifest["files"] if keep(f)]
+    if not files:
+        raise ModelFileError(f"{src}: no files selected to copy")
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        atomic.copy_file(src / f["file"], dst / f["file"])
+    new = {**manifest, "files": files}
+    atomic.write_text(dst / MANIFEST, json.dumps(new, indent=2) + "\n")
+    return new
+
+
 def description_from_onnx(path: str | Path) -> ModelDescription:
     """The description embedded in an exported graph's metadata."""
     onnx = require("onnx", "reading ONNX files")
