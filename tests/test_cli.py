@@ -100,8 +100,3 @@ def test_bench_geometry_writes_json(tmp_path, capsys) -> None:
     assert rows[0]["config"] == "ssd-isb-multi-shape" and rows[0]["detections"] == 5
     assert set(rows[0]["stages_ms"]) == {"postprocess", "assign", "crop", "paste"}
     assert bench.main(["geometry", "--configs", "nope"]) == 2
-
-
-def test_run_is_refused_with_exit_two(capsys) -> None:
-    assert run.main([]) == 2
-    assert "not part of this edge-seg release" in capsys.readouterr().err

@@ -1,32 +1,152 @@
-"""``edge-run``: the streaming runtime on the device.
+"""``edge-run``: segment a live camera, a stream, a video, an image folder or the demo scene.
 
-The capture -> preprocess -> detector -> crops -> parallel ISBs -> paste -> render
-pipeline needs exported models, which the export stage produces; until both land,
-this command offers only ``--help`` and ``--version`` and says so when run.
+Examples:
+  edge-run --demo                                  # shipped model on a moving synthetic scene
+  edge-run --demo --headless --frames 300 --output demo.mp4
+  edge-run --camera 0 --model out/export-int8 --precision int8
+  edge-run --csi 0 --model engines/ssd-isb       # Jetson CSI camera, TensorRT engines
+  edge-run --video in.mp4 --output out.mp4 --json out.jsonl
+  edge-run --rtsp rtsp://cam/stream --rtsp-latency 100 --headless --json dets.jsonl
+
+Live sources keep only the newest frame (no latency build-up) and are reopened with
+back-off when they stop; files and folders are processed frame by frame. Ctrl-C or
+SIGTERM stops cleanly: the mp4 and JSONL are finalised and a summary is printed.
+Exit codes: 0 done, 2 bad input or configuration, 130 interrupted.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from edge.cli.base import make_parser, run
-from edge.errors import ConfigError
+from edge.errors import ConfigError, SourceError
+
+log = logging.getLogger("edge.run")
+
+SOURCES = ("camera", "csi", "video", "rtsp", "images", "gst", "demo")
 
 
-def build_parser():
-    return make_parser("edge-run", __doc__ or "")
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser("edge-run", __doc__ or "")
+    src = parser.add_argument_group("source (one of)")
+    group = src.add_mutually_exclusive_group()
+    group.add_argument("--camera", type=int, metavar="N", help="V4L2/USB camera index")
+    group.add_argument("--csi", type=int, metavar="N", help="Jetson CSI camera (sensor-id)")
+    group.add_argument("--video", metavar="FILE", help="a video file")
+    group.add_argument("--rtsp", metavar="URL", help="an RTSP stream")
+    group.add_argument("--images", metavar="DIR", help="a folder of images, in name order")
+    group.add_argument("--gst", metavar="PIPELINE", help="a GStreamer pipeline ending in appsink")
+    group.add_argument("--demo", action="store_true",
+                       help="the built-in moving synthetic scene (the default source)")
+    src.add_argument("--demo-size", nargs=2, type=int, default=(640, 640), metavar=("H", "W"),
+                     help="demo frame size (default 640 640)")
+    src.add_argument("--csi-size", nargs=2, type=int, default=(720, 1280), metavar=("H", "W"))
+    src.add_argument("--rtsp-latency", type=int, default=200, metavar="MS",
+                     help="RTSP jitter buffer in ms (lower = fresher, choppier)")
+    src.add_argument("--reconnect-timeout", type=float, default=30.0, metavar="S",
+                     help="give up on a live source after S seconds without frames")
+
+    m = parser.add_argument_group("model")
+    m.add_argument("--model", default="demo",
+                   help="export or engine folder, or 'demo' (the shipped model; default)")
+    m.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"),
+                   help="auto = TensorRT when the folder has engines and TensorRT imports")
+    m.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    m.add_argument("--threads", type=int, metavar="N", help="CPU cores to use (default: all)")
+    m.add_argument("--score-threshold", type=float, metavar="T",
+                   help="override the model's detection threshold")
+
+    o = parser.add_argument_group("outputs")
+    o.add_argument("--headless", action="store_true", help="no window (default without a display)")
+    o.add_argument("--output", metavar="FILE.mp4", help="write the annotated video")
+    o.add_argument("--json", metavar="FILE.jsonl",
+                   help="one JSON line per frame: stages_ms and detections with RLE masks")
+    o.add_argument("--summary", metavar="FILE.json", help="write the run summary as JSON")
+    o.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    o.add_argument("--no-overlay", action="store_true", help="no FPS/latency text on frames")
+    parser.set_defaults(handler=cmd_run)
+    return parser
+
+
+def _source_kind(args: argparse.Namespace) -> tuple[str, object]:
+    for kind in SOURCES:
+        value = getattr(args, kind)
+        if value not in (None, False):
+            return kind, value
+    return "demo", True
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.runtime.loop import Outputs, run_stream
+    from edge.runtime.model import Pipeline
+    from edge.runtime.sinks import JsonlSink, VideoSink, WindowSink, check_writable, \
+        display_available
+    from edge.runtime.sources import open_source
+
+    if args.frames is not None and args.frames < 1:
+        raise ConfigError("--frames must be at least 1")
+    kind, value = _source_kind(args)
+    # Everything that can be refused is refused before a camera is opened.
+    if args.summary:
+        check_writable(args.summary, "--summary")
+    pipeline = Pipeline.from_dir(args.model, backend=args.backend, precision=args.precision,
+                                 threads=args.threads, score_threshold=args.score_threshold)
+    source = open_source(kind, value, rtsp_latency_ms=args.rtsp_latency,
+                         size=tuple(args.demo_size), csi_size=tuple(args.csi_size))
+    outputs = Outputs(overlay=not args.no_overlay)
+    try:
+        if args.output:
+            outputs.video = VideoSink(args.output, fps=25.0)
+        if args.json:
+            outputs.jsonl = JsonlSink(args.json)
+        if not args.headless:
+            if display_available():
+                outputs.window = WindowSink(f"edge-run: {pipeline.desc.name}")
+            else:
+                log.info("no display (or OpenCV without GUI): running headless")
+    except BaseException:
+        outputs.close()
+        pipeline.close()
+        raise
+
+    stop = threading.Event()
+    signals = {}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        log.warning("%s: finishing the current frame and finalising outputs",
+                    signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signals[sig] = signal.signal(sig, on_signal)
+    try:
+        summary = run_stream(pipeline, source, outputs, frames=args.frames,
+                             reconnect_timeout=args.reconnect_timeout, stop=stop)
+    finally:
+        for sig, old in signals.items():
+            signal.signal(sig, old)
+        pipeline.close()
+    print(summary.table())
+    if args.summary:
+        from edge import atomic
+
+        atomic.write_text(args.summary, json.dumps(summary.to_dict(), indent=2) + "\n")
+    if summary.error:
+        raise SourceError(summary.error)
+    return 130 if summary.interrupted else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-
-    def unavailable(_args: object) -> int:
-        raise ConfigError("the streaming runtime is not part of this edge-seg release yet; "
-                          "see README.md for what is available")
-
-    parser.set_defaults(handler=unavailable)
-    return run(parser, argv)
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,187 @@
+"""The embeddable pipeline: a model folder + a backend -> frames in, results out.
+
+``Pipeline.from_dir("demo")`` (the shipped demo export) or ``Pipeline.from_dir(DIR)`` (an
+``edge-build export`` / ``calibrate`` / ``engine`` folder), then call it on BGR frames.
+No PyTorch is imported; the geometry is the shared core's (:mod:`edge.pipeline`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.description import ModelDescription
+from edge.errors import ConfigError, ModelFileError
+from edge.optional import available
+from edge.pipeline import InstancePipeline, InstanceResult, SemanticPipeline, Stopwatch
+
+log = logging.getLogger(__name__)
+
+DEMO_NAME = "demo"
+DEMO_EXPORT = Path(__file__).resolve().parent.parent / "demo" / "export"
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+ENGINE_MANIFEST = "engines.json"
+
+
+def resolve_model_dir(ref: str | Path | None) -> Path:
+    """``None``/``demo`` -> the shipped demo export; otherwise an existing folder."""
+    if ref is None or str(ref) == DEMO_NAME:
+        if not (DEMO_EXPORT / "manifest.json").is_file():
+            raise ModelFileError(f"{DEMO_EXPORT}: the demo export is missing from this "
+                                 f"installation; reinstall edge-seg or run tools/package_demo.sh")
+        return DEMO_EXPORT
+    path = Path(ref)
+    if not path.is_dir():
+        raise ModelFileError(f"{path}: no such model folder; pass an export folder (edge-build "
+                             f"export --model M --out DIR), an engine folder or 'demo'")
+    return path
+
+
+def choose_backend(model_dir: Path, backend: str) -> str:
+    """``auto`` picks TensorRT when the folder has engines and TensorRT + pycuda import."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    if (model_dir / ENGINE_MANIFEST).is_file() and available("tensorrt") and available("pycuda"):
+        return "tensorrt"
+    return "onnxruntime"
+
+
+def thread_plan(cores: int, branches: int) -> tuple[int, int, int]:
+    """(detector threads, branch workers, threads per branch session) for ``cores``.
+
+    The detector runs alone and gets every core; branches run side by side, so each
+    worker's session gets an equal share and the total never exceeds the cores.
+    """
+    cores = max(1, cores)
+    workers = max(1, min(branches, cores))
+    return cores, workers, max(1, cores // workers)
+
+
+@dataclass
+class FrameResult:
+    """One frame's output, in the source frame's pixels.
+
+    Instance models fill ``boxes`` (N, 4) x1y1x2y2, ``scores``, ``classes`` (indices into
+    ``class_names``) and ``instance_map`` ((H, W) int32, ``i + 1`` where instance ``i`` is
+    drawn, 0 elsewhere); ``mask(i)`` is instance ``i``'s own full mask (overlaps kept).
+    Semantic models fill ``labels`` (H, W) uint8. ``stages_ms`` times every stage.
+    """
+
+    task: str
+    class_names: tuple[str, ...]
+    frame_hw: tuple[int, int]
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    instance_map: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    instances: InstanceResult | None = None
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def mask(self, i: int) -> np.ndarray | None:
+        """(H, W) bool mask of instance ``i``; None when no branch segmented it."""
+        return None if self.instances is None else self.instances.mask(i)
+
+
+class Pipeline:
+    """A loaded model ready for frames; use as a context manager (or call :meth:`close`).
+
+    ``workers`` threads run the ISB branches side by side (default: one per core, at most
+    one per branch); the buffers of preprocessing and the instance map are reused.
+    """
+
+    def __init__(self, desc: ModelDescription, backend: Any, workers: int = 1,
+                 backend_name: str = "custom", precision: str = "fp32",
+                 model_dir: Path | None = None) -> None:
+        self.desc = desc
+        self.backend = backend
+        self.backend_name = backend_name
+        self.precision = precision
+        self.model_dir = model_dir
+        self.workers = workers
+        self._executor = (ThreadPoolExecutor(workers, thread_name_prefix="isb")
+                          if workers > 1 and desc.task == "instance" else None)
+        self.core: InstancePipeline | SemanticPipeline
+        if desc.task == "instance":
+            self.core = InstancePipeline(desc, backend, self._executor)
+        else:
+            self.core = SemanticPipeline(desc, backend)
+        self._map: np.ndarray | None = None
+
+    @classmethod
+    def from_dir(cls, ref: str | Path | None = DEMO_NAME, backend: str = "auto",
+                 precision: str = "fp32", threads: int | None = None,
+                 workers: int | None = None, score_threshold: float | None = None) -> Pipeline:
+        """Load an export or engine folder (``demo`` = the shipped model).
+
+        Every file's hash is checked against the folder's manifest before anything runs.
+        ``threads`` is the number of cores to use (default: all); ``score_threshold``
+        overrides the model's detection threshold.
+        """
+        model_dir = resolve_model_dir(ref)
+        name = choose_backend(model_dir, backend)
+        cores = threads or os.cpu_count() or 1
+        if name == "tensorrt":
+            from edge.backends.tensorrt_backend import TensorRTBackend
+
+            be = TensorRTBackend(model_dir, precision)
+            n_workers = 1  # branches overlap on CUDA streams, not threads
+        else:
+            from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+            from edge.export.onnx_export import read_manifest
+
+            desc = ModelDescription.from_dict(read_manifest(model_dir, verify=False)
+                                              ["description"])
+            det_threads, n_workers, per_branch = thread_plan(cores, len(desc.branches) or 1)
+            if workers is not None:
+                n_workers = max(1, workers)
+                per_branch = max(1, cores // n_workers)
+            be = OnnxRuntimeBackend(model_dir, precision, threads=det_threads,
+                                    branch_threads=per_branch)
+        desc = be.desc
+        if score_threshold is not None and desc.task == "instance":
+            desc = desc.replace(score_threshold=score_threshold)
+        log.info("model %s (%s) from %s on %s %s, %d branch worker(s)", desc.name, desc.task,
+                 model_dir, name, precision, n_workers)
+        return cls(desc, be, n_workers, name, precision, model_dir)
+
+    def __call__(self, frame: np.ndarray, sw: Stopwatch | None = None) -> FrameResult:
+        """Run every stage on one BGR uint8 frame (any size)."""
+        sw = sw or Stopwatch()
+        hw = (int(frame.shape[0]), int(frame.shape[1])) if frame.ndim >= 2 else (0, 0)
+        if self.desc.task == "semantic":
+            labels = self.core(frame, sw)
+            return FrameResult("semantic", self.desc.class_names, hw, sw.ms, labels=labels)
+        res = self.core(frame, sw)
+        with sw("paste"):
+            if self._map is None or self._map.shape != hw:
+                self._map = np.zeros(hw, np.int32)
+            res.instance_map(out=self._map)
+        return FrameResult("instance", self.desc.class_names, hw, sw.ms, boxes=res.boxes,
+                           scores=res.scores, classes=res.classes, instance_map=self._map,
+                           instances=res)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,305 @@
+"""edge-run end to end on generated videos and image folders, faults, signals, memory, and
+ONNX Runtime against PyTorch on the shipped demo model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import rle
+from edge.cli import run
+from edge.runtime.model import DEMO_EXPORT, Pipeline
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("onnxruntime")
+
+FRAMES = 24
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    from edge.data.synth import write_video
+
+    path = tmp_path_factory.mktemp("video") / "street.mp4"
+    write_video(str(path), FRAMES, (240, 320), seed=5, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, video) -> Path:
+    folder = tmp_path_factory.mktemp("images")
+    cap = cv2.VideoCapture(str(video))
+    for i in range(6):
+        ok, frame = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), frame)
+    cap.release()
+    (folder / "003_broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "notes.txt").write_text("ignored")
+    return folder
+
+
+def video_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    cap = cv2.VideoCapture(str(path))
+    n, hw = 0, (0, 0)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n, hw = n + 1, frame.shape[:2]
+    cap.release()
+    return n, hw
+
+
+def check_jsonl(path: Path, frames: int, hw: tuple[int, int]) -> list[dict]:
+    lines = [json.loads(s) for s in path.read_text().splitlines()]
+    assert len(lines) == frames
+    assert [r["frame"] for r in lines] == list(range(frames))
+    for r in lines:
+        assert {"frame", "timestamp", "stages_ms", "detections"} <= set(r)
+        assert {"preprocess", "detector", "postprocess", "paste"} <= set(r["stages_ms"])
+        for d in r["detections"]:
+            x1, y1, x2, y2 = d["box"]
+            assert 0 <= d["score"] <= 1 and d["class"] == "person" and x2 > x1 and y2 > y1
+            assert d["mask"]["size"] == list(hw)
+            assert rle.decode(d["mask"]).shape == hw
+    return lines
+
+
+def test_video_to_mp4_and_jsonl(video, tmp_path, capsys) -> None:
+    out, js = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    summary = tmp_path / "summary.json"
+    rc = run.main(["--video", str(video), "--headless", "--output", str(out), "--json", str(js),
+                   "--summary", str(summary)])
+    assert rc == 0
+    assert video_frames(out) == (FRAMES, (240, 320))
+    lines = check_jsonl(js, FRAMES, (240, 320))
+    assert sum(len(r["detections"]) for r in lines) >= FRAMES  # people are found
+    s = json.loads(summary.read_text())
+    assert s["frames"] == FRAMES and s["corrupt"] == 0 and s["fps"] > 0
+    assert "detector" in s["stages_ms"] and "p95" in s["stages_ms"]["detector"]
+    assert f"{FRAMES} frames from" in capsys.readouterr().out
+
+
+def test_image_folder_skips_and_counts_a_corrupt_image(images, tmp_path, capsys) -> None:
+    js, summary = tmp_path / "o.jsonl", tmp_path / "s.json"
+    assert run.main(["--images", str(images), "--headless", "--json", str(js),
+                     "--summary", str(summary), "--precision", "int8"]) == 0
+    assert json.loads(summary.read_text())["corrupt"] == 1
+    check_jsonl(js, 6, (240, 320))
+
+
+def test_demo_with_frame_limit(tmp_path) -> None:
+    out = tmp_path / "demo.mp4"
+    assert run.main(["--demo", "--demo-size", "160", "224", "--headless", "--frames", "5",
+                     "--output", str(out)]) == 0
+    assert video_frames(out) == (5, (160, 224))
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--camera", "57"], "camera 57: cannot open it"),
+    (["--video", "/nonexistent/clip.mp4"], "no such video file"),
+    (["--images", "/nonexistent/folder"], "not a folder"),
+    (["--model", "/nonexistent/export", "--demo"], "no such model folder"),
+    (["--demo", "--output", "/nonexistent/dir/out.mp4"], "does not exist"),
+    (["--demo", "--json", "/"], "is a folder"),
+    (["--rtsp", "rtsp://127.0.0.1:9/none", "--reconnect-timeout", "1"], "cannot open it"),
+])
+def test_bad_input_is_one_line_and_exit_two(argv, needle, capsys) -> None:
+    assert run.main(argv + ["--headless", "--frames", "2"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_video_and_empty_folder(tmp_path, capsys) -> None:
+    bad = tmp_path / "garbage.mp4"
+    bad.write_bytes(os.urandom(4096))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run.main(["--video", str(bad), "--headless"]) == 2
+    assert run.main(["--images", str(empty), "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert "garbage.mp4: cannot open it" in err and "no images" in err
+
+
+def test_tampered_model_is_refused_before_the_source_opens(tmp_path, capsys) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEMO_EXPORT, model)
+    with open(model / "branch_2x2r.onnx", "r+b") as fh:
+        fh.seek(2000)
+        fh.write(b"\x00\x01\x02")
+    # the camera does not exist: if it were opened first, the error would name it
+    assert run.main(["--model", str(model), "--camera", "57", "--headless"]) == 2
+    err = capsys.readouterr().err
+    assert "branch_2x2r.onnx: sha256 differs" in err
+    (model / "detector.onnx").unlink()
+    assert run.main(["--model", str(model), "--camera", "57", "--headless"]) == 2
+    assert "detector.onnx: listed in" in capsys.readouterr().err
+
+
+def test_graph_of_another_model_is_refused(tmp_path, capsys) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEMO_EXPORT, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["description"]["class_names"] = ["pedestrian"]
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    assert run.main(["--model", str(model), "--demo", "--headless", "--frames", "1"]) == 2
+    assert "differs from" in capsys.readouterr().err
+
+
+def test_sigint_mid_run_leaves_valid_outputs(tmp_path) -> None:
+    out, js = tmp_path / "live.mp4", tmp_path / "live.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli.run", "--demo", "--demo-size",
+                             "160", "224", "--headless", "--output", str(out), "--json", str(js)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if js.exists() and len(js.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    n = len(js.read_text().splitlines())
+    assert n >= 5 and "[interrupted]" in stdout
+    assert video_frames(out) == (n, (160, 224))  # the mp4 is finalised and plays
+    check_jsonl(js, n, (160, 224))
+
+
+def test_sigterm_also_finalises(tmp_path) -> None:
+    js = tmp_path / "t.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli.run", "--demo", "--demo-size",
+                             "128", "128", "--headless", "--json", str(js)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (js.exists() and js.read_text().count("\n") >= 2):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "frames from demo scene" in stdout
+    assert all(json.loads(s) for s in js.read_text().splitlines())
+
+
+def test_python_api_returns_boxes_masks_and_timings() -> None:
+    from edge.runtime.sources import DemoSource
+
+    src = DemoSource((320, 320))
+    src.open()
+    with Pipeline.from_dir("demo", threads=2) as p:
+        res = p(src.read())
+    assert res.task == "instance" and len(res) > 0
+    assert res.boxes.shape == (len(res), 4) and res.instance_map.shape == (320, 320)
+    m = res.mask(0)
+    assert m.shape == (320, 320) and m.any()
+    assert {"preprocess", "detector", "postprocess", "crop", "branches", "paste"} <= set(
+        res.stages_ms)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory) -> Path:
+    """A random-weights Multi-Shape model at 96x96 input: ~1 ms a frame, several boxes."""
+    torch = pytest.importorskip("torch")
+    from edge.export.onnx_export import export_onnx
+    from edge.models.zoo import create
+
+    torch.manual_seed(1)
+    desc, model = create("ssd-isb-multi-shape", alpha=0.25, input_size=(96, 96))
+    desc = desc.replace(score_threshold=0.45, max_detections=12)
+    model.desc = desc
+    out = tmp_path_factory.mktemp("tiny")
+    export_onnx(desc, model.eval(), out, fp16=False)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
+def test_memory_stays_flat_over_thousands_of_frames(tiny_export) -> None:
+    from edge.runtime.loop import Outputs, run_stream
+    from edge.runtime.sinks import frame_record
+    from edge.runtime.sources import FrameSource
+
+    frames = [np.random.default_rng(i).integers(0, 256, (120, 160, 3), np.uint8)
+              for i in range(8)]
+
+    class Loop(FrameSource):
+        name = "loop"
+
+        def __init__(self) -> None:
+            self.i = 0
+
+        def read(self):
+            self.i += 1
+            return frames[self.i % len(frames)]
+
+    class Sink:  # encodes every record as the JSONL sink does, keeps nothing
+        def __init__(self) -> None:
+            self.lines = self.detections = 0
+
+        def write(self, record) -> None:
+            self.lines += 1
+            self.detections += len(json.dumps(record)) > 0 and len(record["detections"])
+
+        def close(self) -> None:
+            pass
+
+    assert frame_record  # the loop builds records with it
+    with Pipeline.from_dir(tiny_export, threads=2) as p:
+        run_stream(p, Loop(), Outputs(jsonl=Sink()), frames=200)
+        before = rss_mb()
+        sink = Sink()
+        s = run_stream(p, Loop(), Outputs(jsonl=sink), frames=2000)
+        after = rss_mb()
+    assert s.frames == 2000 and sink.lines == 2000 and sink.detections > 2000
+    assert after - before < 10.0, f"RSS grew {after - before:.1f} MB over 2000 frames"
+
+
+def test_onnxruntime_masks_equal_pytorch_on_the_demo() -> None:
+    """Same frames through the shipped export (ONNX Runtime) and the shipped weights
+    (PyTorch): the same detections, boxes within 0.5 px, masks identical after
+    thresholding except on at most 0.5% of their pixels (logits within float error
+    of 0 flip at the boundary)."""
+    pytest.importorskip("torch")
+    from edge.evaluate.runner import load_pipeline
+    from edge.runtime.sources import DemoSource
+
+    torch_pipe = load_pipeline("demo")
+    src = DemoSource((640, 640), seed=11)
+    src.open()
+    compared = 0
+    with Pipeline.from_dir("demo", threads=2) as p:
+        for _ in range(4):
+            frame = src.read()
+            ours = p(frame)
+            ref = torch_pipe(frame)
+            assert len(ours) == len(ref) > 0
+            np.testing.assert_allclose(ours.boxes, ref.boxes, atol=0.5)
+            for i in range(len(ref)):
+                a, b = ours.mask(i), ref.mask(i)
+                assert (a is None) == (b is None)
+                if a is None:
+                    continue
+                union = max(1, int((a | b).sum()))
+                assert int((a ^ b).sum()) / union <= 0.005
+                compared += 1
+    assert compared >= 8
+
+
+def test_shipped_export_is_the_shipped_weights() -> None:
+    from edge.train.checkpoint import read_description
+
+    with Pipeline.from_dir("demo") as p:
+        assert p.desc == read_description("demo")
+        assert p.backend_name == "onnxruntime"
