@@ -19,10 +19,13 @@ class OnnxRuntimeBackend:
     so a truncated or foreign file is refused with its name. ``threads`` sizes the
     detector's (or FCN's) intra-op pool; ``branch_threads`` each branch session's, so
     branches run side by side from a thread pool without oversubscribing the cores.
+    ``spin`` lets idle ORT threads busy-wait (lowest latency for back-to-back network
+    calls, as in a pure network benchmark; it starves everything else on a small CPU).
     """
 
     def __init__(self, export_dir: str | Path, precision: str = "fp32",
-                 threads: int | None = None, branch_threads: int | None = None) -> None:
+                 threads: int | None = None, branch_threads: int | None = None,
+                 spin: bool = False) -> None:
         from edge.export.onnx_export import read_manifest
 
         ort = require("onnxruntime", "the ONNX Runtime backend")
@@ -44,6 +47,9 @@ class OnnxRuntimeBackend:
             opts.intra_op_num_threads = n
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if not spin:  # idle pool threads would spin and steal the cores from the
+                # pipeline's own stages (decode, crops, paste) between network runs
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return opts
 
         self.sessions: dict[str, object] = {}
