@@ -157,16 +157,18 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
                 with sw("render"):
                     overlay = _overlay(summary, stats, t_first) if outputs.overlay else None
                     shown = renderer(frame, result, overlay)
-            with sw("output"):
-                if outputs.video is not None:
-                    outputs.video.write(shown)
-                if outputs.window is not None:
-                    outputs.window.write(shown)
-                if outputs.jsonl is not None:
-                    media = (summary.frames / source.fps) if (source.fps and reader is None) \
-                        else None
-                    outputs.jsonl.write(frame_record(summary.frames, stamp, result,
-                                                     dict(sw.ms), media))
+            if outputs.video is not None or outputs.window is not None \
+                    or outputs.jsonl is not None:
+                with sw("output"):
+                    if outputs.video is not None:
+                        outputs.video.write(shown)
+                    if outputs.window is not None:
+                        outputs.window.write(shown)
+                    if outputs.jsonl is not None:
+                        media = (summary.frames / source.fps) if (source.fps and reader is None) \
+                            else None
+                        outputs.jsonl.write(frame_record(summary.frames, stamp, result,
+                                                         dict(sw.ms), media))
             stats.add(sw.ms)
             summary.frames += 1
             t_last = time.perf_counter()
