@@ -17,6 +17,20 @@ PALETTE = np.array([
     (195, 255, 170), (0, 128, 128), (180, 215, 255), (128, 0, 0), (128, 128, 128)], np.uint8)
 
 
+def blend_reference(frame: np.ndarray, ids: np.ndarray, lut: np.ndarray,
+                    alpha: float) -> np.ndarray:
+    """NumPy reference of the overlay (and of the ``blend_overlay`` CUDA kernel): where
+    ``ids > 0``, ``round((1 - alpha) * pixel + alpha * lut[ids % len(lut)])`` (float32,
+    round half to even)."""
+    out = frame.copy()
+    sel = ids > 0
+    colour = lut[ids[sel] % len(lut)].astype(np.float32)
+    a = np.float32(alpha)
+    mixed = (np.float32(1) - a) * out[sel].astype(np.float32) + a * colour
+    out[sel] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    return out
+
+
 class Renderer:
     """Draws one result onto a copy of its frame; the copy's buffer is reused."""
 
@@ -51,8 +65,7 @@ class Renderer:
             mixed = self._cv2.addWeighted(region, 1 - self.alpha, paint, self.alpha, 0.0)
             self._cv2.copyTo(mixed, sel[win].view(np.uint8), region)
         else:
-            mixed = (region * (1 - self.alpha) + paint * self.alpha).astype(np.uint8)
-            np.copyto(region, mixed, where=sel[win][..., None])
+            region[...] = blend_reference(region, ids_w, colours, self.alpha)
 
     def __call__(self, frame: np.ndarray, result, overlay: list[str] | None = None
                  ) -> np.ndarray:
@@ -88,6 +101,9 @@ class Renderer:
 
     def _text(self, out: np.ndarray, lines: list[str]) -> None:
         cv2 = self._cv2
+        width = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] for t in lines)
+        dark = out[:8 + 16 * len(lines), :width + 12]
+        dark //= 3  # a dimmed panel keeps the text legible over any scene
         for k, line in enumerate(lines):
             y = 18 + 16 * k
             cv2.putText(out, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3,
