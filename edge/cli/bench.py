@@ -1,8 +1,8 @@
 """``edge-bench``: latency, memory and accuracy benchmarks that print figures.
 
 It measures the host-side geometry stages (the NumPy reference path of the runtime)
-per SSD-ISB branch configuration, and ONNX Runtime latency of exports per precision;
-end-to-end benchmarks join as the runtime lands.
+per SSD-ISB branch configuration, ONNX Runtime latency of exports per precision, the CUDA
+kernels (``kernels``) and, on a device, the whole TensorRT stack (``selftest``).
 """
 
 from __future__ import annotations
@@ -65,6 +65,37 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kernels(args: argparse.Namespace) -> int:
+    from edge.bench.kernels import run_kernels
+
+    res = run_kernels(args.repeats)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    print(f"{res['device']} ({res['api']}), theoretical bandwidth {res['peak_gb_s']:.0f} GB/s")
+    for r in res["rows"]:
+        print(f"  {r['kernel']:26} {r['size']:22} {'ok' if r['ok'] else 'FAIL':4} "
+              f"{r['ms']:8.3f} ms {r['gb_s']:8.1f} GB/s "
+              f"({100 * r['gb_s'] / max(res['peak_gb_s'], 1e-9):.0f}% of peak)")
+    if not all(r["ok"] for r in res["rows"]):
+        raise ConfigError("a CUDA kernel disagrees with its NumPy reference (see above)")
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from edge.bench.selftest import run_selftest
+
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    report = run_selftest(args.export, args.out, precisions, args.engines, args.repeats)
+    print(f"self-test {report['status'].upper()}: report in "
+          f"{Path(args.out) / 'selftest.md'} (and selftest.json)")
+    for s in report["skipped"]:
+        print(f"  skipped: {s}")
+    if not report["ok"]:
+        raise ConfigError(f"the self-test found disagreements; attach {args.out}/selftest.md "
+                          f"to a bug report")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-bench", __doc__ or "")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -90,6 +121,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all)")
     p.add_argument("--json", metavar="FILE")
     p.set_defaults(handler=cmd_onnx)
+
+    p = sub.add_parser("kernels", help="CUDA kernels vs their NumPy references, with GB/s",
+                       description="Runs every CUDA kernel (pre-processing, crop gather, mask "
+                                   "paste, overlay blend) on the GPU at realistic sizes, checks "
+                                   "it against its NumPy reference and reports GB/s against the "
+                                   "card's theoretical memory bandwidth. Needs a GPU with CuPy "
+                                   "or pycuda.")
+    p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--json", metavar="FILE")
+    p.set_defaults(handler=cmd_kernels)
+
+    p = sub.add_parser("selftest", help="device self-test: engines vs ONNX Runtime, kernels, "
+                                        "timings, one report",
+                       description="For a bug report from a real device: records the "
+                                   "environment, checks the CUDA kernels, builds the TensorRT "
+                                   "engines of an export and compares every output with ONNX "
+                                   "Runtime (per-output tolerances), times every stage, and "
+                                   "writes selftest.md and selftest.json. Parts that cannot run "
+                                   "(no GPU, no TensorRT) are listed as skipped.")
+    p.add_argument("--export", required=True, help="export folder (FP32 graphs at least)")
+    p.add_argument("--out", default="selftest", help="report folder (default ./selftest)")
+    p.add_argument("--precision", default="fp32,fp16", help="comma list of precisions")
+    p.add_argument("--engines", help="engine folder to build into (default OUT/engines)")
+    p.add_argument("--repeats", type=int, default=30)
+    p.set_defaults(handler=cmd_selftest)
     return parser
 
 

@@ -292,6 +292,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine(args: argparse.Namespace) -> int:
+    from edge.engines.builder import BuildOptions, build_engines
+
+    if args.workspace < 16:
+        raise ConfigError("--workspace is in MiB and must be at least 16")
+    if args.opt_level is not None and not 0 <= args.opt_level <= 5:
+        raise ConfigError("--opt-level takes 0 (fastest build) to 5 (most tactics)")
+    folder = build_engines(args.export, args.out, BuildOptions(
+        precision=args.precision, workspace_mb=args.workspace, dla_core=args.dla,
+        opt_level=args.opt_level, timing_cache=args.timing_cache, max_boxes=args.max_boxes))
+    if args.json:
+        print(json.dumps(folder, indent=2))
+    else:
+        built = [e["file"] for e in folder["engines"] if e["precision"] == args.precision]
+        print(f"built {len(built)} {args.precision} engines in {args.out} for "
+              f"{folder['device']['gpu_name']} (TensorRT {folder['device']['trt_version']}): "
+              + ", ".join(built))
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     require("onnxruntime", "edge-build calibrate")
     from edge.calibrate.quantize import calibrate_export
@@ -456,6 +476,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-set", metavar="NAME", help="record the set as calibration/NAME.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_calibrate)
+
+    p = sub.add_parser("engine", help="build TensorRT engines from an export (on the device)",
+                       description="Builds one TensorRT engine per graph of an export folder "
+                                   "(detector and each branch, or the FCN) at one precision, on "
+                                   "the device that will run them. Branch engines get an "
+                                   "optimisation profile over 1..max boxes. Engines are keyed by "
+                                   "graph hash, TensorRT version, GPU, L4T release, precision and "
+                                   "profile; engines.json lists them for edge-run. TensorRT 8.6 and "
+                                   "10.x build FP16/INT8 with builder flags (INT8 from the Q/DQ "
+                                   "graph, or the FP32 graph plus the calibration cache); "
+                                   "TensorRT 11 builds strongly typed from the FP16 and Q/DQ "
+                                   "graphs. Needs TensorRT (JetPack) and pycuda.")
+    p.add_argument("--export", required=True, help="export or calibrate output folder")
+    p.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"))
+    p.add_argument("--out", required=True, help="engine folder (e.g. engines/demo)")
+    p.add_argument("--workspace", type=int, default=1024, metavar="MIB",
+                   help="builder workspace limit in MiB (default 1024; lower it on Nano-class "
+                        "boards if the build runs out of memory)")
+    p.add_argument("--dla", type=int, metavar="CORE", help="build for DLA core N (GPU fallback)")
+    p.add_argument("--opt-level", type=int, metavar="0-5",
+                   help="builder optimisation level (TensorRT default 3)")
+    p.add_argument("--timing-cache", metavar="FILE",
+                   help="timing cache to reuse and update (default OUT/timing.cache)")
+    p.add_argument("--max-boxes", type=int, metavar="N",
+                   help="largest branch batch (default: each branch's cap, else max detections)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_engine)
 
     p = sub.add_parser("check", help="check ONNX graphs against the TensorRT parser's limits",
                        description="Checks every graph of an export folder (or one .onnx file) "

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge.description import ModelDescription
+from edge.engines.folder import ENGINE_MANIFEST
 from edge.errors import ConfigError, ModelFileError
 from edge.optional import available
 from edge.pipeline import InstancePipeline, InstanceResult, SemanticPipeline, Stopwatch
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 DEMO_NAME = "demo"
 DEMO_EXPORT = Path(__file__).resolve().parent.parent / "demo" / "export"
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
-ENGINE_MANIFEST = "engines.json"
 
 
 def resolve_model_dir(ref: str | Path | None) -> Path:
@@ -154,7 +154,12 @@ class Pipeline:
             desc = desc.replace(score_threshold=score_threshold)
         log.info("model %s (%s) from %s on %s %s, %d branch worker(s)", desc.name, desc.task,
                  model_dir, name, precision, n_workers)
-        return cls(desc, be, n_workers, name, precision, model_dir)
+        pipe = cls(desc, be, n_workers, name, precision, model_dir)
+        if name == "tensorrt" and desc.task == "instance":
+            from edge.backends.tensorrt_backend import GpuInstancePipeline
+
+            pipe.core = GpuInstancePipeline(desc, be)  # kernels for preprocess, crops, paste
+        return pipe
 
     def __call__(self, frame: np.ndarray, sw: Stopwatch | None = None) -> FrameResult:
         """Run every stage on one BGR uint8 frame (any size)."""
@@ -167,7 +172,11 @@ class Pipeline:
         with sw("paste"):
             if self._map is None or self._map.shape != hw:
                 self._map = np.zeros(hw, np.int32)
-            res.instance_map(out=self._map)
+            gpu_paste = getattr(self.core, "paste", None)
+            if gpu_paste is not None:
+                gpu_paste(res, self._map)
+            else:
+                res.instance_map(out=self._map)
         return FrameResult("instance", self.desc.class_names, hw, sw.ms, boxes=res.boxes,
                            scores=res.scores, classes=res.classes, instance_map=self._map,
                            instances=res)
