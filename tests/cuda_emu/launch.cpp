@@ -42,3 +42,36 @@ void emu_blend_overlay(unsigned char* frame, int H, int W, int pitch, const int*
            [&] { blend_overlay(frame, H, W, pitch, id_map, lut, lut_len, alpha); });
 }
 }
+
+// Launchers with each kernel's own signature after the launch geometry, so a fake
+// pycuda Function can forward a real launch (tests/fake_device.py) to the CPU.
+#define EMU_LAUNCH(NAME, PARAMS, ARGS)                                              \
+    extern "C" void emu_launch_##NAME(int gx, int gy, int bx, int by, PARAMS) {      \
+        grid2d(gx, gy, bx, by, [&] { NAME ARGS; });                                \
+    }
+#define P(...) __VA_ARGS__
+
+EMU_LAUNCH(preprocess_f32,
+           P(const unsigned char* src, int sh, int sw, int pitch, float* dst, int dh, int dw,
+             float s0, float s1, float s2, float b0, float b1, float b2, int c0, int c1, int c2),
+           (src, sh, sw, pitch, dst, dh, dw, s0, s1, s2, b0, b1, b2, c0, c1, c2))
+EMU_LAUNCH(preprocess_f16,
+           P(const unsigned char* src, int sh, int sw, int pitch, __half* dst, int dh, int dw,
+             float s0, float s1, float s2, float b0, float b1, float b2, int c0, int c1, int c2),
+           (src, sh, sw, pitch, dst, dh, dw, s0, s1, s2, b0, b1, b2, c0, c1, c2))
+EMU_LAUNCH(crop_gather_f32,
+           P(const float* fmap, int C, int H, int W, const int* windows, int N, float* out, int oh,
+             int ow, int mode),
+           (fmap, C, H, W, windows, N, out, oh, ow, mode))
+EMU_LAUNCH(crop_gather_f16,
+           P(const __half* fmap, int C, int H, int W, const int* windows, int N, __half* out,
+             int oh, int ow, int mode),
+           (fmap, C, H, W, windows, N, out, oh, ow, mode))
+EMU_LAUNCH(paste_masks,
+           P(const float* logits, const int* offsets, const int* mh, const int* mw,
+             const float* boxes, int N, int* id_map, int H, int W, float threshold),
+           (logits, offsets, mh, mw, boxes, N, id_map, H, W, threshold))
+EMU_LAUNCH(blend_overlay,
+           P(unsigned char* frame, int H, int W, int pitch, const int* id_map,
+             const unsigned char* lut, int lut_len, float alpha),
+           (frame, H, W, pitch, id_map, lut, lut_len, alpha))
