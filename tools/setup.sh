@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${EDGE_EXTRAS:-runtime,build,dev}
+EXTRAS=${EDGE_EXTRAS:-runtime,build,bench,dev}
 
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
     echo "setup: no torch found; installing ${EDGE_TORCH:-torch==2.13.0}" >&2

@@ -1,5 +1,7 @@
 """``edge-bench``: latency, memory and accuracy benchmarks that print figures.
 
+With no command it runs the benchmark of the whole pipeline per branch configuration
+and FCN variant (see the options below); the commands measure parts.
 It measures the host-side geometry stages (the NumPy reference path of the runtime)
 per SSD-ISB branch configuration, ONNX Runtime latency of exports per precision, the CUDA
 kernels (``kernels``) and, on a device, the whole TensorRT stack (``selftest``).
@@ -96,8 +98,108 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} takes comma-separated integers, got {text!r}") from None
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from edge.bench.report import markdown, plot, write_markdown
+    from edge.bench.suite import BenchOptions, choose_for_budget, run_suite
+
+    if args.configs == "all":
+        configs = list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS)
+    elif args.configs in ("", "none") or (args.configs is None and args.model):
+        configs = []
+    else:
+        configs = [c.strip() for c in (args.configs or "ssd-isb-multi-shape").split(",")
+                   if c.strip()]
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    for p in precisions:
+        if p not in ("fp32", "fp16", "int8"):
+            raise ConfigError(f"unknown precision {p!r}; choose from fp32, fp16, int8")
+    for out in (args.json, args.markdown, args.plot):
+        if out:
+            from edge.runtime.sinks import check_writable
+
+            check_writable(out, "the report")
+    opts = BenchOptions(configs=configs, models=args.model or [], backend=args.backend,
+                        precisions=precisions, input_size=args.input_size, alpha=args.alpha,
+                        instances=_ints(args.instances, "--instances"), frames=args.frames,
+                        threads=args.threads, data=args.data, peers=not args.no_peers,
+                        sizes=_ints(args.size_curve, "--size-curve") if args.size_curve else [],
+                        semantic_size=tuple(args.semantic_size) if args.semantic_size else None)
+    bar = tqdm(desc="edge-bench", unit="row", disable=None)
+
+    def progress(msg: str) -> None:
+        bar.set_postfix_str(msg)
+        bar.update(1)
+
+    try:
+        report = run_suite(opts, progress)
+    finally:
+        bar.close()
+    if args.budget_ms is not None:
+        best = choose_for_budget(report["rows"], args.budget_ms)
+        report["budget"] = {"budget_ms": args.budget_ms,
+                            "choice": None if best is None else
+                            {k: best[k] for k in ("config", "precision", "instances",
+                                                  "accuracy", "accuracy_source")}
+                            | {"frame_p50_ms": best["frame_ms"]["p50"]}}
+    if args.json:
+        from edge import atomic
+
+        atomic.write_text(args.json, json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        write_markdown(report, args.markdown, args.budget_ms)
+    if args.plot:
+        plot(report, args.plot)
+    print(markdown(report, args.budget_ms))
+    if args.budget_ms is not None and report["budget"]["choice"] is None:
+        raise ConfigError(f"no measured configuration with an accuracy meets "
+                          f"{args.budget_ms:g} ms on this machine")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-bench", __doc__ or "")
+    g = parser.add_argument_group(
+        "the benchmark (edge-bench with no command)",
+        "Per configuration, precision and instance count: per-stage p50/p90/p99, FPS, "
+        "sequential vs parallel branches, peak RSS, parameters, size on disk, activation "
+        "memory, share of the machine's peak; PyTorch eager and Mask R-CNN peers; the "
+        "thesis's rows as reference lines.")
+    g.add_argument("--model", nargs="+", metavar="DIR",
+                   help="export folders of trained models (accuracy with --data)")
+    g.add_argument("--configs", default=None,
+                   help="'all', or comma-separated zoo names (default ssd-isb-multi-shape; "
+                        "none with --model)")
+    g.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
+    g.add_argument("--precision", default="fp32,int8", help="comma list (default fp32,int8)")
+    g.add_argument("--input-size", type=int, default=640,
+                   help="square input of SSD-ISB zoo models (default 640)")
+    g.add_argument("--semantic-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="input of FCN zoo models (default: the zoo's 512 1024)")
+    g.add_argument("--alpha", type=float,
+                   help="MobileNet depth multiplier for zoo models (default: the zoo's, 1.0 "
+                        "for SSD-ISB and 0.5 for FCNs)")
+    g.add_argument("--instances", default="0,10,30", help="instances per frame (default 0,10,30)")
+    g.add_argument("--frames", type=int, default=30, help="timed frames per row (after warm-up)")
+    g.add_argument("--threads", type=int, help="cores to use (default: all)")
+    g.add_argument("--data", help="dataset for accuracy columns of --model rows")
+    g.add_argument("--size-curve", metavar="S1,S2",
+                   help="also time the first configuration at these square input sizes")
+    g.add_argument("--no-peers", action="store_true", help="skip PyTorch eager and Mask R-CNN")
+    g.add_argument("--budget-ms", type=float, metavar="X",
+                   help="name the most accurate configuration meeting X ms per frame")
+    g.add_argument("--json", metavar="F", help="write {machine, rows, ...} as JSON")
+    g.add_argument("--markdown", metavar="F", help="write the tables as Markdown")
+    g.add_argument("--plot", metavar="F.png", help="write the figure")
+    parser.set_defaults(handler=cmd_suite)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     p = sub.add_parser("geometry", help="time the NumPy geometry stages per branch configuration",
                        description="Time SSD post-processing, branch assignment, crop gather and "

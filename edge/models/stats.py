@@ -54,7 +54,7 @@ def count_macs(module: nn.Module, *inputs: torch.Tensor) -> int:
 
 def model_macs(desc: ModelDescription) -> dict[str, int]:
     """MACs at ``desc.input_size``: ``network`` (FCN) or ``detector`` + ``branches``
-    (one box through each branch) for SSD-ISB; ``total`` sums them.
+    (one box through each branch; ``per_branch`` by name) for SSD-ISB; ``total`` sums them.
 
     Builds its own copy of the model on the meta device: no weights, no arithmetic.
     """
@@ -70,11 +70,14 @@ def model_macs(desc: ModelDescription) -> dict[str, int]:
         return {"network": n, "total": n}
     det = count_macs(model.detector, image)
     branch_macs = 0
+    per_branch: dict[str, int] = {}
     for spec, branch in zip(desc.branches, model.branches):
         crops = []
         for s, c in zip(desc.mask_strides, (model.detector.backbone.channels(s)
                                              for s in desc.mask_strides)):
             k = desc.crop_stride // s
             crops.append(torch.zeros(1, c, spec.shape[0] * k, spec.shape[1] * k, device=meta))
-        branch_macs += count_macs(branch, *crops)
-    return {"detector": det, "branches": branch_macs, "total": det + branch_macs}
+        per_branch[spec.name] = count_macs(branch, *crops)
+        branch_macs += per_branch[spec.name]
+    return {"detector": det, "branches": branch_macs, "total": det + branch_macs,
+            "per_branch": per_branch}

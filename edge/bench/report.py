@@ -1,0 +1,183 @@
+"""Markdown tables and the PNG figure of an ``edge-bench`` report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edge import atomic
+from edge.bench.suite import choose_for_budget, pareto_front
+from edge.optional import require
+
+
+def _ours(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("peer") is None]
+
+
+def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our FPS over each peer's, same configuration (eager) or same instance count (Mask
+    R-CNN), all measured in this run on this machine."""
+    out = []
+    eager = {(r["config"], r["instances"]): r for r in rows if r.get("peer") == "pytorch-eager"}
+    mrcnn = {r["instances"]: r for r in rows if r.get("peer") == "maskrcnn-r50-fpn"}
+    for r in _ours(rows):
+        e = eager.get((r["config"], r["instances"]))
+        m = mrcnn.get(r["instances"]) if r["input_size"][0] == r["input_size"][1] else None
+        out.append({"config": r["config"], "precision": r["precision"],
+                    "instances": r["instances"], "fps": r["fps"],
+                    "vs_eager": r["fps"] / e["fps"] if e and e["fps"] else None,
+                    "vs_maskrcnn": r["fps"] / m["fps"] if m and m["fps"] else None})
+    return out
+
+
+def _f(v: Any, fmt: str = ".1f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
+    m = report["machine"]
+    rows = report["rows"]
+    lines = ["# edge-seg benchmarks", "",
+             f"Measured on **{m['cpu']}**, {m['cores']} cores ({m['threads']} threads used), "
+             f"{m['date']}; ONNX Runtime {m.get('onnxruntime', '-')}, PyTorch "
+             f"{m.get('torch', '-')}. A {m['peak_gmacs_fp32']:.0f} GMAC/s float32 matrix product "
+             f"is this machine's measured peak. Absolute times belong to this machine; ratios "
+             f"are taken within the run.", ""]
+    lines += ["## Every configuration", "",
+              "p50 per stage in ms; FPS from the mean frame time (decode excluded, render "
+              "included); overhead = share of the frame that is not network inference; peak = "
+              "share of the measured matmul peak that inference reaches.", "",
+              "| config | prec | inst | FPS | frame p50 | p99 | preprocess | net | post | crop | "
+              "branches (seq) | paste | render | overhead | peak | params | MB on disk | act. MB |",
+              "|" + "---|" * 18]
+    for r in _ours(rows):
+        s = r["stages_ms"]
+        net = s.get("detector", s.get("network", {})).get("p50")
+        seq = r.get("branches_sequential_ms", {}).get("p50")
+        br = s.get("branches", {}).get("p50")
+        lines.append(
+            f"| {r['config']} | {r['precision']} | {r['instances']} | {r['fps']:.1f} | "
+            f"{r['frame_ms']['p50']:.1f} | {r['frame_ms']['p99']:.1f} | "
+            f"{_f(s.get('preprocess', {}).get('p50'), '.2f')} | {_f(net)} | "
+            f"{_f(s.get('postprocess', {}).get('p50'), '.2f')} | "
+            f"{_f(s.get('crop', {}).get('p50'), '.2f')} | {_f(br, '.2f')}"
+            f"{f' ({seq:.2f})' if seq is not None else ''} | "
+            f"{_f(s.get('paste', {}).get('p50'), '.2f')} | {_f(s.get('render', {}).get('p50'), '.2f')}"
+            f" | {_f(100 * r['overhead_share'] if r.get('overhead_share') is not None else None, '.0f')}% | "
+            f"{_f(100 * r['peak_share'] if r.get('peak_share') else None, '.0f')}% | "
+            f"{_f(r.get('params'), ',')} | {_f(r.get('file_mb'))} | {_f(r.get('activation_mb'))} |")
+    rat = [x for x in ratios(rows) if x["vs_eager"] or x["vs_maskrcnn"]]
+    if rat:
+        lines += ["", "## Against the peers (same run, same machine)", "",
+                  "| config | prec | inst | FPS | x PyTorch eager | x Mask R-CNN R50-FPN |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {x['config']} | {x['precision']} | {x['instances']} | {x['fps']:.1f} | "
+                  f"{_f(x['vs_eager'], '.2f')} | {_f(x['vs_maskrcnn'], '.1f')} |" for x in rat]
+        peers = [r for r in rows if r.get("peer")]
+        lines += ["", "| peer | config | inst | FPS | frame p50 ms |", "|---|---|---|---|---|"]
+        lines += [f"| {r['peer']} | {r['config']} | {r['instances']} | {r['fps']:.2f} | "
+                  f"{r['frame_ms']['p50']:.1f} |" for r in peers]
+    if report.get("size_curve"):
+        lines += ["", "## Latency against input size", "", "| config | input | inst | FPS | "
+                  "frame p50 ms | net p50 ms |", "|---|---|---|---|---|---|"]
+        for r in report["size_curve"]:
+            lines.append(f"| {r['config']} | {r['input_size'][0]}x{r['input_size'][1]} | "
+                         f"{r['instances']} | {r['fps']:.1f} | {r['frame_ms']['p50']:.1f} | "
+                         f"{r['stages_ms']['detector']['p50']:.1f} |")
+    lines += ["", "## The thesis's rows (reference lines, not comparable hardware)", "",
+              f"{report['thesis_hardware']}; memory is TensorFlow's profiler output bytes.", "",
+              "| table | row | input | FPS GPU | FPS CPU | memory MB | params | accuracy |",
+              "|---|---|---|---|---|---|---|---|"]
+    for t in report["thesis"]:
+        lines.append(f"| {t['table']} | {t['row']} | {t['input_size'][0]}x{t['input_size'][1]} "
+                     f"| {t['fps_gpu']} | {t['fps_cpu']} | {t['memory_mb']} | {t['params']:,} | "
+                     f"{t['accuracy']} {t['metric']} |")
+    if budget_ms is not None:
+        best = choose_for_budget(rows, budget_ms)
+        lines += ["", f"## Budget {budget_ms:g} ms", ""]
+        lines.append("No measured configuration with an accuracy meets it." if best is None else
+                     f"Most accurate within {budget_ms:g} ms: **{best['config']} "
+                     f"{best['precision']}** at {best['instances']} instances, p50 "
+                     f"{best['frame_ms']['p50']:.1f} ms, accuracy {best['accuracy']} "
+                     f"({best['accuracy_source']}).")
+    if report.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: str | Path) -> None:
+    """Four panels: latency vs instances, latency vs input size, the speed/accuracy plane
+    with its Pareto front, and the per-stage breakdown at 10 instances."""
+    require("matplotlib", "plots (pip install 'edge-seg[bench]')")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _ours(report["rows"])
+    fig, ax = plt.subplots(2, 2, figsize=(13, 9))
+    a = ax[0][0]
+    for cfg in dict.fromkeys(r["config"] for r in rows if r["input_size"][0] == r["input_size"][1]):
+        for prec, style in (("fp32", "-o"), ("int8", "--s"), ("fp16", ":^")):
+            pts = sorted((r["instances"], r["frame_ms"]["p50"]) for r in rows
+                         if r["config"] == cfg and r["precision"] == prec)
+            if len(pts) > 1:
+                a.plot(*zip(*pts), style, label=f"{cfg} {prec}")
+    a.set_xlabel("instances per frame")
+    a.set_ylabel("frame time p50 (ms)")
+    a.set_title("Latency against instance count")
+    a.legend(fontsize=6)
+    a = ax[0][1]
+    curve = report.get("size_curve") or []
+    if curve:
+        xs = [r["input_size"][0] for r in curve]
+        a.plot(xs, [r["frame_ms"]["p50"] for r in curve], "-o", label="frame")
+        a.plot(xs, [r["stages_ms"]["detector"]["p50"] for r in curve], "--s", label="detector")
+        a.set_xlabel("input size (square)")
+        a.set_ylabel("ms (p50)")
+        a.legend(fontsize=7)
+    a.set_title(f"Latency against input size ({curve[0]['config'] if curve else 'not run'})")
+    a = ax[1][0]
+    acc = [r for r in rows if r.get("accuracy") is not None and r["instances"] in (0, 10)
+           and (r["instances"] == 10 or r["stages_ms"].get("network"))]
+    if acc:
+        pts = [(r["fps"], r["accuracy"]) for r in acc]
+        front = pareto_front(pts)
+        a.scatter([p[0] for p in pts], [p[1] for p in pts], c=["C3" if i in front else "C0"
+                                                              for i in range(len(pts))])
+        for r, (x, y) in zip(acc, pts):
+            a.annotate(f"{r['config'].replace('ssd-isb-', '')} {r['precision']}", (x, y),
+                       fontsize=6)
+        fp = sorted(pts[i] for i in front)
+        a.plot([p[0] for p in fp], [p[1] for p in fp], "C3-", lw=1, label="Pareto front")
+        a.legend(fontsize=7)
+    a.set_xlabel("FPS on this machine")
+    a.set_ylabel("accuracy (mask AP50 or mIoU; source in the table)")
+    a.set_title("Speed / accuracy (instance rows at 10 instances)")
+    a = ax[1][1]
+    stage_names = ["preprocess", "detector", "network", "postprocess", "crop", "branches",
+                   "paste", "render"]
+    sel = [r for r in rows if r["instances"] in (10,) or r["stages_ms"].get("network")]
+    labels = [f"{r['config'].replace('ssd-isb-', '')}\n{r['precision']}" for r in sel]
+    bottom = [0.0] * len(sel)
+    for s in stage_names:
+        vals = [r["stages_ms"].get(s, {}).get("p50", 0.0) for r in sel]
+        if any(vals):
+            a.bar(range(len(sel)), vals, bottom=bottom, label=s)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+    a.set_xticks(range(len(sel)), labels, fontsize=5, rotation=90)
+    a.set_ylabel("ms (p50)")
+    a.set_title("Where the frame goes (instance rows at 10 instances)")
+    a.legend(fontsize=6)
+    fig.suptitle(f"edge-seg on {report['machine']['cpu']} ({report['machine']['threads']} "
+                 f"threads, {report['machine']['date']})", fontsize=10)
+    fig.tight_layout()
+    tmp = Path(str(path) + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    atomic.replace(tmp, path)
+
+
+def write_markdown(report: dict[str, Any], path: str | Path, budget_ms: float | None = None,
+                   header: str = "") -> None:
+    atomic.write_text(path, header + markdown(report, budget_ms))

@@ -1,0 +1,578 @@
+"""``edge-bench`` (no sub-command): the speed / memory / accuracy trade-off per branch
+configuration and FCN variant, measured on this machine, with peers in the same run.
+
+For every configuration, precision and instance count it runs the real pipeline
+(``edge.runtime.Pipeline``: preprocess, detector, post-processing, crops, parallel
+branches, paste) plus rendering on synthetic frames, and reports p50/p90/p99 per stage.
+Instance counts are controlled: the detector network runs for real, then its box outputs
+are replaced by ones that decode to exactly N person boxes taken from synthetic scenes, so
+the cost per instance and per branch is measured whatever the weights. Zoo models are
+exported with random weights (timing does not depend on them) into a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge import catalog
+from edge.bench.thesis import HARDWARE, ROWS as THESIS_ROWS, thesis_accuracy
+from edge.description import ModelDescription
+from edge.errors import ConfigError
+from edge.geometry import BoxCoder, box_iou, ssd_anchors
+from edge.optional import available, require
+from edge.pipeline import Stopwatch
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def summarize(samples_ms: list[float]) -> dict[str, float]:
+    """p50/p90/p99 and mean of per-frame milliseconds."""
+    a = np.asarray(samples_ms, np.float64)
+    if a.size == 0:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "mean": 0.0}
+    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "mean": float(a.mean())}
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (higher is better on both:
+    frames per second, accuracy)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        if not any((x2 >= x and y2 >= y) and (x2 > x or y2 > y) for x2, y2 in points):
+            front.append(i)
+    return front
+
+
+def choose_for_budget(rows: list[dict[str, Any]], budget_ms: float) -> dict[str, Any] | None:
+    """The most accurate row whose p50 frame time meets ``budget_ms`` (ties: faster wins).
+    Only our own rows with an accuracy count; peers and reference lines do not."""
+    ok = [r for r in rows if r.get("peer") is None and r.get("accuracy") is not None
+          and r["frame_ms"]["p50"] <= budget_ms]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (r["accuracy"], -r["frame_ms"]["p50"]))
+
+
+# --------------------------------------------------------------------------- load control
+
+
+def person_boxes(count: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """``count`` person boxes (x1, y1, x2, y2) from synthetic scenes at ``size``, pairwise
+    IoU < 0.5 (so NMS keeps them all) and at least 12 px on a side."""
+    from edge.data.synth import random_scene
+
+    boxes: list[np.ndarray] = []
+    s = seed
+    while len(boxes) < count:
+        scene = random_scene(1000 + s, size, people=(4, 8))
+        s += 1
+        for a in scene.actors:
+            if a.kind != "person":
+                continue
+            b = np.array([a.x - a.width / 2, a.y - a.height, a.x + a.width / 2, a.y], np.float32)
+            b = np.clip(b, 0, [size[1], size[0], size[1], size[0]]).astype(np.float32)
+            if min(b[2] - b[0], b[3] - b[1]) < 12:
+                continue
+            if boxes and box_iou(b[None], np.stack(boxes)).max() >= 0.5:
+                continue
+            boxes.append(b)
+            if len(boxes) == count:
+                break
+        if s > seed + 5000:
+            raise ConfigError(f"could not place {count} separated instances at {size}")
+    return np.stack(boxes) if boxes else np.zeros((0, 4), np.float32)
+
+
+class ScriptedDetections:
+    """Backend wrapper: the detector network runs for real; its box codes and class logits
+    are then replaced by outputs that decode to exactly ``boxes``."""
+
+    def __init__(self, backend, desc: ModelDescription, boxes: np.ndarray) -> None:
+        self.backend = backend
+        anchors = ssd_anchors(desc.anchors, desc.input_size)
+        self.codes = np.zeros_like(anchors, dtype=np.float32)
+        self.logits = np.zeros((len(anchors), desc.num_classes + 1), np.float32)
+        self.logits[:, 0] = 10.0
+        if len(boxes):
+            iou = box_iou(np.asarray(boxes, np.float32), anchors)
+            used: set[int] = set()
+            idx = []
+            for row in iou:
+                order = np.argsort(-row)
+                j = next(int(k) for k in order if int(k) not in used)
+                used.add(j)
+                idx.append(j)
+            idx_a = np.asarray(idx)
+            self.codes[idx_a] = BoxCoder(desc.box_coder_weights).encode(boxes, anchors[idx_a])
+            self.logits[idx_a, 0] = -10.0
+            self.logits[idx_a, 1] = 10.0
+
+    def detect(self, image: np.ndarray):
+        _, _, taps = self.backend.detect(image)
+        return self.codes, self.logits, taps
+
+    def segment(self, branch: int, crops: list[np.ndarray]) -> np.ndarray:
+        return self.backend.segment(branch, crops)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def cache_root() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "edge-seg" / "bench"
+
+
+def zoo_desc(name: str, alpha: float | None, input_size: tuple[int, int] | None
+             ) -> ModelDescription:
+    if name not in catalog.INSTANCE_CONFIGS and name not in catalog.SEMANTIC_CONFIGS:
+        raise ConfigError(f"unknown configuration {name!r}; known: "
+                          f"{', '.join(list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS))}")
+    kw: dict[str, Any] = {}
+    if alpha is not None and not (name.startswith("squeezenet")):
+        kw["alpha"] = alpha
+    if input_size is not None:
+        kw["input_size"] = input_size
+    return catalog.describe(name, **kw)
+
+
+def activation_bytes(graph: Path) -> int:
+    """Sum of every operator's output bytes at batch 1 (the thesis's 'output bytes')."""
+    onnx = require("onnx", "activation memory")
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(graph)))
+    sizes = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.INT64: 8,
+             onnx.TensorProto.INT32: 4, onnx.TensorProto.BOOL: 1, onnx.TensorProto.INT8: 1,
+             onnx.TensorProto.UINT8: 1}
+    info = {v.name: v for v in list(model.graph.value_info) + list(model.graph.output)}
+    total = 0
+    for node in model.graph.node:
+        for out in node.output:
+            v = info.get(out)
+            if v is None or not v.type.HasField("tensor_type"):
+                continue
+            dims = [d.dim_value if d.HasField("dim_value") else 1
+                    for d in v.type.tensor_type.shape.dim]
+            total += int(np.prod(dims)) * sizes.get(v.type.tensor_type.elem_type, 4)
+    return total
+
+
+def prepare_export(desc: ModelDescription, precisions: list[str], root: Path | None = None,
+                   seed: int = 0) -> Path:
+    """Random-weights export of ``desc`` (+ ONNX Runtime INT8 when asked) in the cache,
+    with ``bench.json`` (parameters, MACs, activation bytes). Reused when present."""
+    root = root or cache_root()
+    key = hashlib.sha256(desc.to_json().encode()).hexdigest()[:12]
+    out = root / f"{desc.name}-a{desc.alpha}-{desc.input_size[0]}x{desc.input_size[1]}-{key}"
+    meta_path = out / "bench.json"
+    fp32_dir = out / "fp32"
+    if not meta_path.is_file():
+        torch = require("torch", "exporting zoo models to benchmark (or pass --model DIR)")
+        from edge.export.onnx_export import export_onnx
+        from edge.models.stats import count_parameters, model_macs
+        from edge.models.zoo import create
+
+        torch.manual_seed(seed)
+        _, model = create(desc.name, **_create_kw(desc))
+        model.desc = desc
+        export_onnx(desc, model.eval(), fp32_dir, fp16=False)
+        graphs = sorted(fp32_dir.glob("*.onnx"))
+        act = {g.name: activation_bytes(g) for g in graphs if g.name != "detector_nms.onnx"}
+        meta = {"params": count_parameters(model), "macs": model_macs(desc),
+                "activation_bytes": act}
+        from edge import atomic
+
+        atomic.write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+    if "int8" in precisions and not (out / "int8" / "manifest.json").is_file():
+        _calibrate(fp32_dir, out / "int8", desc, root)
+    return out
+
+
+def _create_kw(desc: ModelDescription) -> dict[str, Any]:
+    kw: dict[str, Any] = {"input_size": tuple(desc.input_size)}
+    if desc.backbone == "mobilenet_v1":
+        kw["alpha"] = desc.alpha
+    if desc.task == "instance":
+        kw["isb_skip"] = desc.isb_skip
+    return kw
+
+
+def _calibrate(fp32_dir: Path, out: Path, desc: ModelDescription, root: Path) -> None:
+    """INT8 with 16 synthetic frames: enough for timing (the accuracy gate needs real data
+    and runs in edge-build calibrate)."""
+    cv2 = require("cv2", "writing calibration frames")
+    from edge.calibrate.quantize import calibrate_export
+    from edge.calibrate.sets import CalibrationSet
+    from edge.data.synth import random_scene
+
+    frames = root / f"calib-{desc.input_size[0]}x{desc.input_size[1]}"
+    if not frames.is_dir() or len(list(frames.glob("*.jpg"))) < 16:
+        frames.mkdir(parents=True, exist_ok=True)
+        for i in range(16):
+            cv2.imwrite(str(frames / f"{i:02d}.jpg"), random_scene(500 + i, desc.input_size)
+                        .render()[0])
+    cset = CalibrationSet(name="bench-synthetic", kind="images", path=str(frames), count=16)
+    calibrate_export(fp32_dir, cset, out, progress=False)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def synthetic_frames(size: tuple[int, int], n: int = 8, seed: int = 0) -> list[bytes]:
+    """JPEG-encoded synthetic scenes (decoding is timed as its own stage)."""
+    cv2 = require("cv2", "the benchmark frames")
+    from edge.data.synth import random_scene
+
+    return [cv2.imencode(".jpg", random_scene(seed + i, size).render()[0])[1].tobytes()
+            for i in range(n)]
+
+
+def time_frames(pipe, frames: list[bytes], n: int, warmup: int = 3, render: bool = True,
+                clock: Clock = time.perf_counter) -> tuple[dict[str, list[float]], list[float]]:
+    """Run ``n`` frames after ``warmup``: per-stage samples (ms) and per-frame totals (ms,
+    decode excluded: it is the source's cost, reported on its own)."""
+    cv2 = require("cv2", "decoding benchmark frames")
+    from edge.runtime.render import Renderer
+
+    renderer = Renderer() if render else None
+    stages: dict[str, list[float]] = {}
+    totals: list[float] = []
+    for i in range(warmup + n):
+        sw = Stopwatch()
+        t0 = clock()
+        img = cv2.imdecode(np.frombuffer(frames[i % len(frames)], np.uint8), cv2.IMREAD_COLOR)
+        t1 = clock()
+        res = pipe(img, sw)
+        if renderer is not None:
+            t2 = clock()
+            renderer(img, res, None)
+            sw.add("render", (clock() - t2) * 1e3)
+        t3 = clock()
+        if i < warmup:
+            continue
+        sw.ms["decode"] = (t1 - t0) * 1e3
+        for k, v in sw.ms.items():
+            stages.setdefault(k, []).append(v)
+        totals.append((t3 - t1) * 1e3)
+    return stages, totals
+
+
+def peak_gmacs(threads: int, n: int = 1536, repeats: int = 5,
+               clock: Clock = time.perf_counter) -> float:
+    """Multiply-adds per second (G) of a large float32 matrix product on this machine."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = clock()
+        a @ b
+        best = min(best, clock() - t0)
+    return n ** 3 / best / 1e9
+
+
+def machine_info(threads: int) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": threads,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "date": time.strftime("%Y-%m-%d")}
+    for mod in ("onnxruntime", "torch", "torchvision", "tensorrt"):
+        if available(mod):
+            info[mod] = __import__(mod).__version__
+    return info
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class BenchOptions:
+    configs: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # export folders (trained models)
+    backend: str = "onnxruntime"
+    precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])
+    input_size: int = 640
+    semantic_size: tuple[int, int] | None = None
+    alpha: float | None = None
+    instances: list[int] = field(default_factory=lambda: [0, 10, 30])
+    frames: int = 30
+    warmup: int = 3
+    threads: int | None = None
+    data: str | None = None
+    peers: bool = True
+    sizes: list[int] = field(default_factory=list)  # latency-vs-input-size curve
+    sequential: bool = True
+    progress: bool = True
+
+
+def _row(config: str, desc: ModelDescription, backend: str, precision: str, instances: int,
+         stages: dict[str, list[float]], totals: list[float], meta: dict[str, Any] | None,
+         files_mb: float | None, peak: float, peer: str | None = None) -> dict[str, Any]:
+    frame = summarize(totals)
+    row: dict[str, Any] = {
+        "config": config, "backend": backend, "precision": precision, "alpha": desc.alpha,
+        "input_size": list(desc.input_size), "instances": instances, "peer": peer,
+        "fps": 1000.0 / frame["mean"] if frame["mean"] > 0 else 0.0, "frame_ms": frame,
+        "stages_ms": {k: summarize(v) for k, v in stages.items()},
+        "peak_rss_mb": round(peak_rss_mb(), 1), "file_mb": files_mb,
+        "params": meta["params"] if meta else None,
+        "activation_mb": (sum(meta["activation_bytes"].values()) / 2**20
+                          if meta and meta.get("activation_bytes") else None),
+    }
+    inference = sum(row["stages_ms"].get(k, {}).get("mean", 0.0)
+                    for k in ("detector", "network", "branches"))
+    row["inference_ms"] = inference
+    row["overhead_share"] = 1.0 - inference / frame["mean"] if frame["mean"] > 0 else None
+    if meta:
+        macs = meta["macs"]
+        if desc.task == "semantic":
+            work = macs["network"]
+        else:
+            per_box = (macs["branches"] / max(1, len(desc.branches)))
+            work = macs["detector"] + per_box * instances
+        row["gmacs"] = work / 1e9
+        row["gmacs_per_s"] = work / 1e9 / (inference / 1e3) if inference > 0 else None
+        row["peak_share"] = row["gmacs_per_s"] / peak if row["gmacs_per_s"] else None
+    return row
+
+
+def _files_mb(folder: Path, precision: str) -> float:
+    from edge.export.onnx_export import read_manifest
+
+    files = [f for f in read_manifest(folder, verify=False)["files"]
+             if f["precision"] == precision and f["file"].endswith(".onnx")
+             and f["role"] != "detector_nms" and f["target"] in ("any", "onnxruntime")]
+    return sum((folder / f["file"]).stat().st_size for f in files) / 2**20
+
+
+def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
+              ) -> dict[str, Any]:
+    from edge.runtime.model import Pipeline
+
+    say = progress or (lambda msg: log.info("%s", msg))
+    threads = opts.threads or os.cpu_count() or 1
+    peak = peak_gmacs(threads)
+    report: dict[str, Any] = {"machine": {**machine_info(threads), "peak_gmacs_fp32": peak},
+                              "rows": [], "thesis": [r.__dict__ for r in THESIS_ROWS],
+                              "thesis_hardware": HARDWARE, "notes": []}
+    jobs: list[tuple[str, ModelDescription, Path, dict[str, Any] | None, bool]] = []
+    for name in opts.configs:
+        size = (opts.input_size, opts.input_size)
+        if name in catalog.SEMANTIC_CONFIGS:
+            size = opts.semantic_size or catalog.describe(name).input_size
+        desc = zoo_desc(name, opts.alpha, size)
+        root = prepare_export(desc, opts.precisions)
+        meta = json.loads((root / "bench.json").read_text())
+        jobs.append((name, desc, root, meta, False))
+    for m in opts.models:
+        from edge.export.onnx_export import read_manifest
+
+        desc = ModelDescription.from_dict(read_manifest(m)["description"])
+        jobs.append((Path(m).name, desc, Path(m), None, True))
+
+    for name, desc, root, meta, trained in jobs:
+        counts = opts.instances if desc.task == "instance" else [0]
+        frames = synthetic_frames(desc.input_size)
+        for p in opts.precisions:
+            folder = root if trained else (root / ("int8" if p == "int8" else "fp32"))
+            try:
+                pipe = Pipeline.from_dir(folder, backend=opts.backend, precision=p,
+                                         threads=threads)
+            except Exception as exc:  # a precision this export lacks: note it, go on
+                report["notes"].append(f"{name} {p}: {exc}")
+                continue
+            with pipe:
+                real = pipe.core.backend
+                accuracy, source = None, None
+                if trained and opts.data:
+                    from edge.evaluate.runner import evaluate, headline, load_pipeline
+
+                    metrics = evaluate(load_pipeline(folder, precision=p), opts.data,
+                                       progress=False)
+                    accuracy, source = headline(metrics, desc.task), f"measured on {opts.data}"
+                elif not trained:
+                    accuracy = thesis_accuracy(desc.name, desc.alpha, desc.isb_skip)
+                    source = "thesis (COCO person / Cityscapes)" if accuracy is not None else None
+                for k in counts:
+                    say(f"{name} {p} {k} instances")
+                    if desc.task == "instance":
+                        pipe.core.backend = ScriptedDetections(
+                            real, desc, person_boxes(k, desc.input_size))
+                    stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup)
+                    row = _row(name, desc, opts.backend, p, k, stages, totals, meta,
+                               _files_mb(folder, p), peak)
+                    row["accuracy"], row["accuracy_source"] = accuracy, source
+                    if desc.task == "instance" and opts.sequential and k > 0 \
+                            and pipe.core.executor is not None:
+                        ex, pipe.core.executor = pipe.core.executor, None
+                        seq, _ = time_frames(pipe, frames, max(5, opts.frames // 3), 1, False)
+                        pipe.core.executor = ex
+                        row["branches_sequential_ms"] = summarize(seq.get("branches", []))
+                    report["rows"].append(row)
+                pipe.core.backend = real
+    if opts.sizes and jobs:
+        report["size_curve"] = _size_curve(opts, jobs[0], threads, peak, say)
+    if opts.peers:
+        report["rows"] += _peers(opts, jobs, threads, peak, say, report["notes"])
+    return report
+
+
+def _size_curve(opts: BenchOptions, job, threads: int, peak: float, say) -> list[dict[str, Any]]:
+    from edge.runtime.model import Pipeline
+
+    name, desc0, _, _, trained = job
+    if trained or desc0.task != "instance":
+        return []
+    rows = []
+    k = 10 if 10 in opts.instances else max(opts.instances)
+    for s in opts.sizes:
+        desc = zoo_desc(name, opts.alpha, (s, s))
+        root = prepare_export(desc, ["fp32"])
+        meta = json.loads((root / "bench.json").read_text())
+        say(f"{name} fp32 at {s}x{s}")
+        with Pipeline.from_dir(root / "fp32", backend=opts.backend, threads=threads) as pipe:
+            pipe.core.backend = ScriptedDetections(pipe.core.backend, desc,
+                                                   person_boxes(k, desc.input_size))
+            stages, totals = time_frames(pipe, synthetic_frames(desc.input_size), opts.frames,
+                                         opts.warmup)
+            rows.append(_row(name, desc, opts.backend, "fp32", k, stages, totals, meta,
+                             _files_mb(root / "fp32", "fp32"), peak))
+    return rows
+
+
+def _peers(opts: BenchOptions, jobs, threads: int, peak: float, say, notes: list[str]
+           ) -> list[dict[str, Any]]:
+    """PyTorch eager for the same zoo models, and torchvision's Mask R-CNN (R50-FPN)."""
+    rows: list[dict[str, Any]] = []
+    if not available("torch"):
+        notes.append("peers skipped: PyTorch is not installed")
+        return rows
+    import torch
+
+    from edge.backends.torch_backend import TorchBackend
+    from edge.models.zoo import create
+    from edge.pipeline import InstancePipeline, SemanticPipeline
+
+    torch.set_num_threads(threads)
+    n = max(5, opts.frames // 2)
+    for name, desc, root, meta, trained in jobs:
+        if trained:
+            continue
+        torch.manual_seed(0)
+        _, model = create(desc.name, **_create_kw(desc))
+        model.desc = desc
+        be = TorchBackend(model.eval())
+        frames = synthetic_frames(desc.input_size)
+        counts = opts.instances if desc.task == "instance" else [0]
+        for k in counts:
+            say(f"{name} pytorch-eager {k} instances")
+            if desc.task == "instance":
+                pipe = _EagerPipe(InstancePipeline(desc, ScriptedDetections(
+                    be, desc, person_boxes(k, desc.input_size))))
+            else:
+                pipe = _EagerPipe(SemanticPipeline(desc, be))
+            with torch.inference_mode():
+                stages, totals = time_frames(pipe, frames, n, 2)
+            rows.append(_row(name, desc, "pytorch", "fp32", k, stages, totals, meta, None, peak,
+                             peer="pytorch-eager"))
+    inst = [j for j in jobs if j[1].task == "instance"]
+    if inst:
+        if available("torchvision"):
+            rows += _maskrcnn(opts, inst[0][1].input_size, threads, peak, say)
+        else:
+            notes.append("Mask R-CNN peer skipped: torchvision is not installed")
+    return rows
+
+
+class _EagerPipe:
+    """Adapts an edge.pipeline core (PyTorch backend) to the runtime's call signature, with
+    the same paste stage, for :func:`time_frames`."""
+
+    def __init__(self, core) -> None:
+        self.core = core
+
+    def __call__(self, frame, sw):
+        res = self.core(frame, sw)
+        if isinstance(res, np.ndarray):
+            return _Result("semantic", labels=res)
+        with sw("paste"):
+            imap = res.instance_map()
+        return _Result("instance", res, imap)
+
+
+class _Result:
+    """What the renderer reads of a result."""
+
+    class_names = ("person",)
+
+    def __init__(self, task: str, res=None, instance_map=None, labels=None) -> None:
+        self.task, self.instance_map, self.labels = task, instance_map, labels
+        if res is not None:
+            self.boxes, self.scores, self.classes = res.boxes, res.scores, res.classes
+            self._n = len(res)
+        else:
+            self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int, peak: float, say
+              ) -> list[dict[str, Any]]:
+    import torch
+    import torchvision
+
+    rows = []
+    frames = synthetic_frames(size)
+    cv2 = require("cv2")
+    for k in opts.instances:
+        say(f"Mask R-CNN R50-FPN {k} instances")
+        torch.manual_seed(0)
+        model = torchvision.models.detection.maskrcnn_resnet50_fpn(
+            weights=None, weights_backbone=None, num_classes=2, min_size=size[0],
+            max_size=max(size), box_score_thresh=0.0, box_detections_per_img=max(1, k)).eval()
+        totals, stages = [], {"network": []}
+        n = max(3, opts.frames // 6)
+        with torch.inference_mode():
+            for i in range(n + 1):
+                img = cv2.imdecode(np.frombuffer(frames[i % len(frames)], np.uint8),
+                                   cv2.IMREAD_COLOR)
+                t0 = time.perf_counter()
+                x = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255
+                model([x])
+                ms = (time.perf_counter() - t0) * 1e3
+                if i:
+                    totals.append(ms)
+                    stages["network"].append(ms)
+        params = sum(p.numel() for p in model.parameters())
+        desc = catalog.describe("ssd-isb-multi-shape", input_size=size)
+        row = _row("maskrcnn-r50-fpn", desc, "pytorch", "fp32", k, stages, totals, None, None,
+                   peak, peer="maskrcnn-r50-fpn")
+        row["params"], row["alpha"] = params, None
+        rows.append(row)
+    return rows

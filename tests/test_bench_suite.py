@@ -1,0 +1,121 @@
+"""edge-bench's benchmark: statistics and frame timing on a fake clock, the Pareto front
+and the budget choice on fake rows, controlled instance counts, and the JSON schema of a
+tiny real run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.bench.suite import (ScriptedDetections, choose_for_budget, pareto_front,
+                              person_boxes, summarize, time_frames)
+from edge.pipeline import Stopwatch
+
+
+def test_summarize_percentiles() -> None:
+    s = summarize([float(v) for v in range(1, 101)])
+    assert s["p50"] == pytest.approx(50.5) and s["p90"] == pytest.approx(90.1)
+    assert s["p99"] == pytest.approx(99.01) and s["mean"] == pytest.approx(50.5)
+    assert summarize([])["p50"] == 0.0
+
+
+class FakeClock:
+    """Advances by a scripted step (seconds) per call."""
+
+    def __init__(self, steps) -> None:
+        self.t, self.steps, self.i = 0.0, list(steps), 0
+
+    def __call__(self) -> float:
+        self.t += self.steps[self.i % len(self.steps)]
+        self.i += 1
+        return self.t
+
+
+def test_time_frames_on_a_fake_clock() -> None:
+    cv2 = pytest.importorskip("cv2")
+    frame = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+
+    def pipe(img, sw: Stopwatch):
+        sw.add("detector", 2.0)
+        return None
+
+    # clock calls per frame (no render): t0, t1 (after decode), t3 (end): decode = 1 ms,
+    # frame = 4 ms then 6 ms alternating
+    clock = FakeClock([0.0, 0.001, 0.004, 0.0, 0.001, 0.006])
+    stages, totals = time_frames(pipe, [frame], n=4, warmup=2, render=False, clock=clock)
+    assert totals == pytest.approx([4.0, 6.0, 4.0, 6.0])
+    assert stages["decode"] == pytest.approx([1.0] * 4) and stages["detector"] == [2.0] * 4
+
+
+def test_pareto_front_and_budget_choice() -> None:
+    pts = [(10, 30), (20, 25), (5, 40), (8, 29), (20, 20)]
+    assert sorted(pareto_front(pts)) == [0, 1, 2]
+
+    def row(cfg, ms, acc, peer=None):
+        return {"config": cfg, "precision": "fp32", "instances": 10, "frame_ms": {"p50": ms},
+                "accuracy": acc, "accuracy_source": "test", "peer": peer}
+
+    rows = [row("fast", 20, 30.0), row("best", 45, 38.6), row("mid", 30, 35.0),
+            row("peer", 5, 99.0, peer="maskrcnn-r50-fpn"), row("unknown", 10, None)]
+    assert choose_for_budget(rows, 50)["config"] == "best"
+    assert choose_for_budget(rows, 40)["config"] == "mid"
+    assert choose_for_budget(rows, 25)["config"] == "fast"
+    assert choose_for_budget(rows, 15) is None  # the peer and the row without accuracy never count
+
+
+def test_person_boxes_are_separated_and_scripted_exactly() -> None:
+    from edge import catalog
+    from edge.pipeline import InstancePipeline
+
+    desc = catalog.describe("ssd-isb-multi-shape", alpha=0.25, input_size=(320, 320))
+    boxes = person_boxes(12, desc.input_size)
+    assert boxes.shape == (12, 4) and (boxes[:, 2:] - boxes[:, :2] >= 12).all()
+
+    class Net:
+        def detect(self, image):
+            h, w = desc.input_size
+            return None, None, {s: np.zeros((8, h // s, w // s), np.float32) for s in (8, 16, 32)}
+
+        def segment(self, b, crops):
+            return np.ones((crops[0].shape[0], 1, *desc.mask_shape(desc.branches[b])), np.float32)
+
+    res = InstancePipeline(desc, ScriptedDetections(Net(), desc, boxes))(
+        np.zeros((320, 320, 3), np.uint8))
+    assert len(res) == 12
+    got = res.boxes[np.lexsort(res.boxes.T[::-1])]
+    want = boxes[np.lexsort(boxes.T[::-1])]
+    np.testing.assert_allclose(got, want, atol=0.05)
+
+
+def test_a_tiny_run_writes_the_documented_schema(tmp_path, monkeypatch, capsys) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from edge.cli import bench
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "b.json"
+    md = tmp_path / "b.md"
+    rc = bench.main(["--configs", "ssd-isb-multi-shape", "--alpha", "0.25", "--input-size",
+                     "96", "--instances", "0,2", "--frames", "2", "--precision", "fp32,int8",
+                     "--json", str(out), "--markdown", str(md)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert {"cpu", "cores", "threads", "peak_gmacs_fp32"} <= set(report["machine"])
+    ours = [r for r in report["rows"] if r["peer"] is None]
+    peers = [r for r in report["rows"] if r["peer"]]
+    assert {(r["precision"], r["instances"]) for r in ours} == {
+        ("fp32", 0), ("fp32", 2), ("int8", 0), ("int8", 2)}
+    for r in report["rows"]:
+        assert {"config", "backend", "precision", "alpha", "input_size", "instances", "fps",
+                "stages_ms", "peak_rss_mb", "params", "peer"} <= set(r)
+        for stats in r["stages_ms"].values():
+            assert {"p50", "p90", "p99"} <= set(stats)
+    two = next(r for r in ours if r["instances"] == 2 and r["precision"] == "fp32")
+    assert {"preprocess", "detector", "postprocess", "crop", "branches", "paste", "render",
+            "decode"} <= set(two["stages_ms"])
+    assert two["params"] > 0 and two["file_mb"] > 0 and two["activation_mb"] > 0
+    assert 0 < two["overhead_share"] < 1 and "branches_sequential_ms" in two
+    assert [p["peer"] for p in peers] == ["pytorch-eager"] * 2
+    assert "## Every configuration" in md.read_text()
