@@ -180,4 +180,9 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
 
 def write_markdown(report: dict[str, Any], path: str | Path, budget_ms: float | None = None,
                    header: str = "") -> None:
-    atomic.write_text(path, header + markdown(report, budget_ms))
+    """The Markdown report; ``header`` (e.g. the figure) goes after the title."""
+    text = markdown(report, budget_ms)
+    title, rest = text.split("\n", 1)
+    command = (f"\nRegenerate with `{report['command']}` (`tools/bench_report.sh` runs the "
+               f"documented one).\n" if report.get("command") else "")
+    atomic.write_text(path, title + "\n" + command + "\n" + header + rest.lstrip("\n"))

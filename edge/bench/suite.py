@@ -557,7 +557,7 @@ def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int, peak: flo
             weights=None, weights_backbone=None, num_classes=2, min_size=size[0],
             max_size=max(size), box_score_thresh=0.0, box_detections_per_img=max(1, k)).eval()
         totals, stages = [], {"network": []}
-        n = max(3, opts.frames // 6)
+        n = max(5, opts.frames // 4)
         with torch.inference_mode():
             for i in range(n + 1):
                 img = cv2.imdecode(np.frombuffer(frames[i % len(frames)], np.uint8),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,8 +156,13 @@ def cmd_suite(args: argparse.Namespace) -> int:
         from edge import atomic
 
         atomic.write_text(args.json, json.dumps(report, indent=2) + "\n")
+    report["command"] = "edge-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.markdown:
-        write_markdown(report, args.markdown, args.budget_ms)
+        header = ""
+        if args.plot:
+            rel = os.path.relpath(args.plot, os.path.dirname(os.path.abspath(args.markdown)))
+            header = f"![speed, latency curves, speed/accuracy plane, stage breakdown]({rel})\n\n"
+        write_markdown(report, args.markdown, args.budget_ms, header=header)
     if args.plot:
         plot(report, args.plot)
     print(markdown(report, args.budget_ms))
