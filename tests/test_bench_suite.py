@@ -53,16 +53,21 @@ def test_pareto_front_and_budget_choice() -> None:
     pts = [(10, 30), (20, 25), (5, 40), (8, 29), (20, 20)]
     assert sorted(pareto_front(pts)) == [0, 1, 2]
 
-    def row(cfg, ms, acc, peer=None):
-        return {"config": cfg, "precision": "fp32", "instances": 10, "frame_ms": {"p50": ms},
-                "accuracy": acc, "accuracy_source": "test", "peer": peer}
+    def row(cfg, ms, acc, peer=None, inst=10, semantic=False):
+        return {"config": cfg, "precision": "fp32", "instances": inst, "frame_ms": {"p50": ms},
+                "accuracy": acc, "accuracy_source": "test", "peer": peer,
+                "stages_ms": {"network" if semantic else "detector": {}}}
 
     rows = [row("fast", 20, 30.0), row("best", 45, 38.6), row("mid", 30, 35.0),
-            row("peer", 5, 99.0, peer="maskrcnn-r50-fpn"), row("unknown", 10, None)]
+            row("peer", 5, 99.0, peer="maskrcnn-r50-fpn"), row("unknown", 10, None),
+            row("light-load", 12, 50.0, inst=0), row("fcn", 8, 44.0, inst=0, semantic=True)]
     assert choose_for_budget(rows, 50)["config"] == "best"
     assert choose_for_budget(rows, 40)["config"] == "mid"
     assert choose_for_budget(rows, 25)["config"] == "fast"
-    assert choose_for_budget(rows, 15) is None  # the peer and the row without accuracy never count
+    # the peer, the row without accuracy and rows at another load never count
+    assert choose_for_budget(rows, 15) is None
+    assert choose_for_budget(rows, 15, instances=0)["config"] == "light-load"
+    assert choose_for_budget(rows, 10, task="semantic")["config"] == "fcn"  # mIoU vs mIoU only
 
 
 def test_person_boxes_are_separated_and_scripted_exactly() -> None:

@@ -303,3 +303,72 @@ def test_shipped_export_is_the_shipped_weights() -> None:
     with Pipeline.from_dir("demo") as p:
         assert p.desc == read_description("demo")
         assert p.backend_name == "onnxruntime"
+
+
+class _Camera:
+    """A live source that delivers ``up`` frames, dies for ``down_s`` seconds (reopening
+    fails meanwhile), then comes back; or never comes back when ``down_s`` is None."""
+
+    live = True
+    fps = None
+    name = "test camera"
+
+    def __init__(self, up: int, down_s: float | None) -> None:
+        import threading
+
+        self.up, self.down_s = up, down_s
+        self.sent = 0
+        self.died_at: float | None = None
+        self.opens = 0
+        self.lock = threading.Lock()
+        self.frame = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)
+
+    def _dead(self) -> bool:
+        if self.died_at is None:
+            return False
+        return self.down_s is None or time.monotonic() - self.died_at < self.down_s
+
+    def open(self) -> None:
+        from edge.errors import SourceError
+
+        self.opens += 1
+        if self._dead():
+            raise SourceError("test camera: cannot open it")
+
+    def read(self):
+        time.sleep(0.005)
+        if self.sent == self.up and self.died_at is None:
+            self.died_at = time.monotonic()
+        if self._dead():
+            return None
+        self.sent += 1
+        return self.frame
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_live_source_that_dies_and_comes_back_keeps_the_run_going(tiny_export, tmp_path) -> None:
+    from edge.runtime.loop import Outputs, run_stream
+    from edge.runtime.sinks import JsonlSink
+
+    cam = _Camera(up=5, down_s=0.3)
+    js = tmp_path / "live.jsonl"
+    with Pipeline.from_dir(tiny_export, threads=2) as p:
+        s = run_stream(p, cam, Outputs(jsonl=JsonlSink(js)), frames=12, reconnect_timeout=10)
+    assert s.frames == 12 and s.error is None and s.reconnects >= 2
+    assert len(js.read_text().splitlines()) == 12
+
+
+def test_a_live_source_that_never_comes_back_ends_with_finalised_outputs(tiny_export, tmp_path,
+                                                                       capsys) -> None:
+    from edge.runtime.loop import Outputs, run_stream
+    from edge.runtime.sinks import JsonlSink
+
+    cam = _Camera(up=3, down_s=None)
+    js = tmp_path / "dead.jsonl"
+    with Pipeline.from_dir(tiny_export, threads=2) as p:
+        s = run_stream(p, cam, Outputs(jsonl=JsonlSink(js)), frames=50, reconnect_timeout=0.5)
+    # newest-frame semantics: frames the model had no time for are dropped, never queued
+    assert 1 <= s.frames and s.frames + s.dropped == 3 and "reconnect-timeout" in s.error
+    assert [json.loads(x)["frame"] for x in js.read_text().splitlines()] == list(range(s.frames))

@@ -93,13 +93,15 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
                      f"| {t['fps_gpu']} | {t['fps_cpu']} | {t['memory_mb']} | {t['params']:,} | "
                      f"{t['accuracy']} {t['metric']} |")
     if budget_ms is not None:
-        best = choose_for_budget(rows, budget_ms)
         lines += ["", f"## Budget {budget_ms:g} ms", ""]
-        lines.append("No measured configuration with an accuracy meets it." if best is None else
-                     f"Most accurate within {budget_ms:g} ms: **{best['config']} "
-                     f"{best['precision']}** at {best['instances']} instances, p50 "
-                     f"{best['frame_ms']['p50']:.1f} ms, accuracy {best['accuracy']} "
-                     f"({best['accuracy_source']}).")
+        for task, what in (("instance", "SSD-ISB at 10 instances, mask AP@0.50"),
+                           ("semantic", "FCN, mIoU")):
+            best = choose_for_budget(rows, budget_ms, task)
+            lines.append(f"- {what}: " + ("no measured configuration with an accuracy meets it."
+                         if best is None else
+                         f"**{best['config']} {best['precision']}**, p50 "
+                         f"{best['frame_ms']['p50']:.1f} ms, accuracy {best['accuracy']} "
+                         f"({best['accuracy_source']})."))
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"

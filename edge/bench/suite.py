@@ -61,11 +61,18 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def choose_for_budget(rows: list[dict[str, Any]], budget_ms: float) -> dict[str, Any] | None:
-    """The most accurate row whose p50 frame time meets ``budget_ms`` (ties: faster wins).
-    Only our own rows with an accuracy count; peers and reference lines do not."""
+def choose_for_budget(rows: list[dict[str, Any]], budget_ms: float, task: str = "instance",
+                      instances: int = 10) -> dict[str, Any] | None:
+    """The most accurate row of ``task`` whose p50 frame time meets ``budget_ms`` (ties:
+    faster wins); instance rows at ``instances`` per frame. Only our own rows with an
+    accuracy count (peers and reference lines do not), and mask AP is never compared with
+    mIoU."""
+    def of_task(r: dict[str, Any]) -> bool:
+        semantic = "network" in r["stages_ms"]
+        return (task == "semantic") == semantic and (semantic or r["instances"] == instances)
+
     ok = [r for r in rows if r.get("peer") is None and r.get("accuracy") is not None
-          and r["frame_ms"]["p50"] <= budget_ms]
+          and of_task(r) and r["frame_ms"]["p50"] <= budget_ms]
     if not ok:
         return None
     return max(ok, key=lambda r: (r["accuracy"], -r["frame_ms"]["p50"]))
