@@ -211,18 +211,10 @@ def rss_mb() -> float:
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory) -> Path:
-    """A random-weights Multi-Shape model at 96x96 input: ~1 ms a frame, several boxes."""
-    torch = pytest.importorskip("torch")
-    from edge.export.onnx_export import export_onnx
-    from edge.models.zoo import create
+    pytest.importorskip("torch")
+    from tests.conftest import export_tiny_instance_model
 
-    torch.manual_seed(1)
-    desc, model = create("ssd-isb-multi-shape", alpha=0.25, input_size=(96, 96))
-    desc = desc.replace(score_threshold=0.45, max_detections=12)
-    model.desc = desc
-    out = tmp_path_factory.mktemp("tiny")
-    export_onnx(desc, model.eval(), out, fp16=False)
-    return out
+    return export_tiny_instance_model(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")

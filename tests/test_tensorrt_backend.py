@@ -19,16 +19,11 @@ if shutil.which("g++") is None:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    from edge.export.onnx_export import export_onnx
-    from edge.models.zoo import create
+    pytest.importorskip("torch")
+    from tests.conftest import export_tiny_instance_model
 
-    torch.manual_seed(1)
-    desc, model = create("ssd-isb-multi-shape", alpha=0.25, input_size=(96, 128))
-    desc = desc.replace(score_threshold=0.45, max_detections=10)
-    model.desc = desc
     root = tmp_path_factory.mktemp("trt")
-    export_onnx(desc, model.eval(), root / "export", fp16=False)
+    export_tiny_instance_model(root / "export", (96, 128), max_detections=10)
     write_fake_engines(root / "export", root / "engines")
     return root, build_emulator(root)
 

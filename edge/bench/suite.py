@@ -442,8 +442,9 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                         row["branches_sequential_ms"] = summarize(seq.get("branches", []))
                     report["rows"].append(row)
                 pipe.core.backend = real
-    if opts.sizes and jobs:
-        report["size_curve"] = _size_curve(opts, jobs[0], threads, peak, say)
+    if opts.sizes and jobs:  # Multi-Shape when it is in the run (the thesis's choice)
+        pick = next((j for j in jobs if j[0] == "ssd-isb-multi-shape"), jobs[0])
+        report["size_curve"] = _size_curve(opts, pick, threads, peak, say)
     if opts.peers:
         report["rows"] += _peers(opts, jobs, threads, peak, say, report["notes"])
     return report

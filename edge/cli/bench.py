@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, help="cores to use (default: all)")
     g.add_argument("--data", help="dataset for accuracy columns of --model rows")
     g.add_argument("--size-curve", metavar="S1,S2",
-                   help="also time the first configuration at these square input sizes")
+                   help="also time ssd-isb-multi-shape (else the first configuration) at these square "
+                        "input sizes, FP32, 10 instances")
     g.add_argument("--no-peers", action="store_true", help="skip PyTorch eager and Mask R-CNN")
     g.add_argument("--budget-ms", type=float, metavar="X",
                    help="name the most accurate configuration meeting X ms per frame")
