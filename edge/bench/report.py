@@ -46,10 +46,13 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
     lines += ["## Every configuration", "",
               "p50 per stage in ms; FPS from the mean frame time (decode excluded, render "
               "included); overhead = share of the frame that is not network inference; peak = "
-              "share of the measured matmul peak that inference reaches.", "",
+              "share of the measured matmul peak that inference reaches; act. MB = every "
+              "operator's output bytes (detector + one box through each branch), as the thesis "
+              "reported memory; RSS +MB = resident memory added by loading and running the "
+              "model (each row's `peak_rss_mb` in the JSON is the process peak so far).", "",
               "| config | prec | inst | FPS | frame p50 | p99 | preprocess | net | post | crop | "
-              "branches (seq) | paste | render | overhead | peak | params | MB on disk | act. MB |",
-              "|" + "---|" * 18]
+              "branches (seq) | paste | render | overhead | peak | params | MB on disk | act. MB | "
+              "RSS +MB |", "|" + "---|" * 19]
     for r in _ours(rows):
         s = r["stages_ms"]
         net = s.get("detector", s.get("network", {})).get("p50")
@@ -65,7 +68,8 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
             f"{_f(s.get('paste', {}).get('p50'), '.2f')} | {_f(s.get('render', {}).get('p50'), '.2f')}"
             f" | {_f(100 * r['overhead_share'] if r.get('overhead_share') is not None else None, '.0f')}% | "
             f"{_f(100 * r['peak_share'] if r.get('peak_share') else None, '.0f')}% | "
-            f"{_f(r.get('params'), ',')} | {_f(r.get('file_mb'))} | {_f(r.get('activation_mb'))} |")
+            f"{_f(r.get('params'), ',')} | {_f(r.get('file_mb'))} | {_f(r.get('activation_mb'))} | "
+            f"{_f(r.get('model_rss_mb'))} |")
     rat = [x for x in ratios(rows) if x["vs_eager"] or x["vs_maskrcnn"]]
     if rat:
         lines += ["", "## Against the peers (same run, same machine)", "",
@@ -140,8 +144,9 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
         a.legend(fontsize=7)
     a.set_title(f"Latency against input size ({curve[0]['config'] if curve else 'not run'})")
     a = ax[1][0]
-    acc = [r for r in rows if r.get("accuracy") is not None and r["instances"] in (0, 10)
-           and (r["instances"] == 10 or r["stages_ms"].get("network"))]
+    # SSD-ISB rows only: mask AP and mIoU are different scales, never one front
+    acc = [r for r in rows if r.get("accuracy") is not None and r["instances"] == 10
+           and "network" not in r["stages_ms"]]
     if acc:
         pts = [(r["fps"], r["accuracy"]) for r in acc]
         front = pareto_front(pts)
@@ -154,8 +159,8 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
         a.plot([p[0] for p in fp], [p[1] for p in fp], "C3-", lw=1, label="Pareto front")
         a.legend(fontsize=7)
     a.set_xlabel("FPS on this machine")
-    a.set_ylabel("accuracy (mask AP50 or mIoU; source in the table)")
-    a.set_title("Speed / accuracy (instance rows at 10 instances)")
+    a.set_ylabel("mask AP@0.50 (source in the table)")
+    a.set_title("Speed / accuracy, SSD-ISB at 10 instances")
     a = ax[1][1]
     stage_names = ["preprocess", "detector", "network", "postprocess", "crop", "branches",
                    "paste", "render"]
@@ -169,7 +174,7 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
             bottom = [b + v for b, v in zip(bottom, vals)]
     a.set_xticks(range(len(sel)), labels, fontsize=5, rotation=90)
     a.set_ylabel("ms (p50)")
-    a.set_title("Where the frame goes (instance rows at 10 instances)")
+    a.set_title("Where the frame goes (SSD-ISB at 10 instances; FCNs)")
     a.legend(fontsize=6)
     fig.suptitle(f"edge-seg on {report['machine']['cpu']} ({report['machine']['threads']} "
                  f"threads, {report['machine']['date']})", fontsize=10)

@@ -314,7 +314,17 @@ def machine_info(threads: int) -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (monotonic over a run)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rss_mb() -> float:
+    """Current resident memory (Linux /proc; the peak where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
 
 
 @dataclass
@@ -407,6 +417,7 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
         frames = synthetic_frames(desc.input_size)
         for p in opts.precisions:
             folder = root if trained else (root / ("int8" if p == "int8" else "fp32"))
+            rss_before = rss_mb()
             try:
                 pipe = Pipeline.from_dir(folder, backend=opts.backend, precision=p,
                                          threads=threads)
@@ -434,6 +445,9 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                     row = _row(name, desc, opts.backend, p, k, stages, totals, meta,
                                _files_mb(folder, p), peak)
                     row["accuracy"], row["accuracy_source"] = accuracy, source
+                    # what loading this model and running it added to the process (freed
+                    # memory of earlier rows may be reused, so this is a lower bound)
+                    row["model_rss_mb"] = round(max(0.0, rss_mb() - rss_before), 1)
                     if desc.task == "instance" and opts.sequential and k > 0 \
                             and pipe.core.executor is not None:
                         ex, pipe.core.executor = pipe.core.executor, None
