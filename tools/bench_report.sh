@@ -9,7 +9,7 @@
 # in a separate venv (see README); without it the row is skipped and noted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FRAMES=${FRAMES:-20}
+FRAMES=${FRAMES:-30}
 edge-bench --configs all --precision fp32,int8 --input-size 640 --instances 0,10,30 \
     --frames "$FRAMES" --size-curve 320,480,640 --budget-ms "${BUDGET_MS:-150}" \
     --json docs/benchmarks.json --markdown docs/benchmarks.md --plot docs/images/benchmarks.png
