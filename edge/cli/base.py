@@ -61,5 +61,18 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
 
 
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def parse_precisions(text: str) -> list[str]:
+    """``--precision fp32,int8`` -> ``["fp32", "int8"]``; anything else is a ConfigError."""
+    from edge.errors import ConfigError
+
+    precisions = [p.strip() for p in text.split(",") if p.strip()]
+    if not precisions or any(p not in PRECISIONS for p in precisions):
+        raise ConfigError(f"--precision takes fp32, fp16, int8 or a comma list, got {text!r}")
+    return precisions
+
+
 def add_input_size(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), help=help_text)

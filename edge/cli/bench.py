@@ -18,10 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge import catalog
-from edge.cli.base import make_parser, run
+from edge.cli.base import make_parser, parse_precisions, run
 from edge.errors import ConfigError
 
 STAGES = ("postprocess", "assign", "crop", "paste")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} takes comma-separated integers, got {text!r}") from None
 
 
 def cmd_geometry(args: argparse.Namespace) -> int:
@@ -34,11 +41,7 @@ def cmd_geometry(args: argparse.Namespace) -> int:
         if n not in catalog.INSTANCE_CONFIGS:
             raise ConfigError(f"unknown SSD-ISB configuration {n!r}; known: "
                               f"{', '.join(catalog.INSTANCE_CONFIGS)}")
-    try:
-        counts = [int(v) for v in args.instances.split(",")]
-    except ValueError:
-        raise ConfigError(f"--instances takes comma-separated integers, got {args.instances!r}") \
-            from None
+    counts = _ints(args.instances, "--instances")
     jobs = [(n, k) for n in names for k in counts]
     rows = [bench_config(n, k, args.repeats, seed=args.seed)
             for n, k in tqdm(jobs, desc="geometry", unit="run", disable=None)]
@@ -54,7 +57,7 @@ def cmd_geometry(args: argparse.Namespace) -> int:
 def cmd_onnx(args: argparse.Namespace) -> int:
     from edge.bench.onnx_models import bench_export
 
-    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    precisions = parse_precisions(args.precision)
     rows = [bench_export(args.model, p, args.repeats, args.boxes, args.threads)
             for p in precisions]
     if args.json:
@@ -88,7 +91,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from edge.bench.selftest import run_selftest
 
-    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    precisions = parse_precisions(args.precision)
     report = run_selftest(args.export, args.out, precisions, args.engines, args.repeats)
     print(f"self-test {report['status'].upper()}: report in "
           f"{Path(args.out) / 'selftest.md'} (and selftest.json)")
@@ -98,13 +101,6 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         raise ConfigError(f"the self-test found disagreements; attach {args.out}/selftest.md "
                           f"to a bug report")
     return 0
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{what} takes comma-separated integers, got {text!r}") from None
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -120,10 +116,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     else:
         configs = [c.strip() for c in (args.configs or "ssd-isb-multi-shape").split(",")
                    if c.strip()]
-    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
-    for p in precisions:
-        if p not in ("fp32", "fp16", "int8"):
-            raise ConfigError(f"unknown precision {p!r}; choose from fp32, fp16, int8")
+    precisions = parse_precisions(args.precision)
     for out in (args.json, args.markdown, args.plot):
         if out:
             from edge.runtime.sinks import check_writable

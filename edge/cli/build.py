@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import catalog
-from edge.cli.base import add_input_size, make_parser, run
+from edge.cli.base import add_input_size, make_parser, parse_precisions, run
 from edge.errors import ConfigError
 from edge.optional import require
 
@@ -191,11 +191,7 @@ def _print_semantic_metrics(m: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
-    bad = [p for p in precisions if p not in ("fp32", "fp16", "int8")]
-    if bad or not precisions:
-        raise ConfigError(f"--precision takes fp32, fp16, int8 or a comma list, got "
-                          f"{args.precision!r}")
+    precisions = parse_precisions(args.precision)
     if len(precisions) > 1 and not Path(args.model).is_dir():
         raise ConfigError("several precisions need an export folder (checkpoints are FP32)")
     if len(precisions) == 1:
