@@ -113,6 +113,16 @@ class InstanceResult:
         return out
 
 
+@dataclass
+class BranchPlan:
+    """One frame's post-processing: detections (input pixels), their encompassing cells
+    (N, 4) on the stride-32 grid, and ``(branch, detection indices)`` per busy branch."""
+
+    det: Detections
+    cells: np.ndarray
+    jobs: list[tuple[int, np.ndarray]]
+
+
 class InstancePipeline:
     """SSD-ISB inference for one model description and backend.
 
@@ -138,6 +148,32 @@ class InstancePipeline:
                                  iou_threshold=d.nms_iou_threshold,
                                  max_detections=d.max_detections)
 
+    def plan(self, codes: np.ndarray, logits: np.ndarray) -> BranchPlan:
+        """Post-processing: detections, their encompassing cells and, per branch that
+        gets boxes, the indices of its detections (the branch's cap applied)."""
+        d = self.desc
+        det = self.detections(codes, logits)
+        cells = encompassing_cells(det.boxes, d.input_size, d.crop_stride)
+        assignment = assign_branches(cell_shapes(cells), d.branches, d.assignment)
+        jobs = [(b, idx) for b, idx in
+                enumerate(select_per_branch(assignment, det.scores, d.branches)) if idx.size]
+        return BranchPlan(det, cells, jobs)
+
+    def result(self, plan: BranchPlan, outputs: list[np.ndarray],
+               frame_hw: tuple[int, int]) -> InstanceResult:
+        """Frame-pixel result from the branches' mask logits (``outputs[j]`` is job j's
+        (n, K, mh, mw)): each detection keeps its own class's mask."""
+        d, det = self.desc, plan.det
+        masks: list[np.ndarray | None] = [None] * len(det)
+        for (_, idx), out in zip(plan.jobs, outputs):
+            for j, i in enumerate(idx):
+                masks[i] = out[j, det.classes[i]]
+        enc = cells_to_pixels(plan.cells, d.input_size, d.crop_stride).astype(np.float32)
+        return InstanceResult(boxes=to_frame_boxes(det.boxes, frame_hw, d), scores=det.scores,
+                              classes=det.classes, mask_boxes=to_frame_boxes(enc, frame_hw, d),
+                              mask_logits=masks, frame_hw=frame_hw,
+                              threshold=d.mask_threshold)
+
     def _map(self, fn, jobs: list) -> list:
         if self.executor is None or len(jobs) < 2:
             return [fn(*j) for j in jobs]
@@ -151,33 +187,21 @@ class InstancePipeline:
         with sw("detector"):
             codes, logits, taps = self.backend.detect(image)
         with sw("postprocess"):
-            det = self.detections(codes, logits)
-            cells = encompassing_cells(det.boxes, d.input_size, d.crop_stride)
-            assignment = assign_branches(cell_shapes(cells), d.branches, d.assignment)
-            jobs = [(b, idx) for b, idx in
-                    enumerate(select_per_branch(assignment, det.scores, d.branches)) if idx.size]
+            plan = self.plan(codes, logits)
         with sw("crop"):
-            crops = self._map(lambda b, idx: branch_inputs(taps, cells[idx], d.branches[b], d),
-                              jobs)
+            crops = self._map(lambda b, idx: branch_inputs(taps, plan.cells[idx], d.branches[b],
+                                                           d), plan.jobs)
 
         def segment(b: int, c: list[np.ndarray]) -> tuple[np.ndarray, float]:
             t0 = time.perf_counter()
             out = self.backend.segment(b, c)
             return out, (time.perf_counter() - t0) * 1e3
 
-        masks: list[np.ndarray | None] = [None] * len(det)
         with sw("branches"):
-            outs = self._map(segment, [(b, c) for (b, _), c in zip(jobs, crops)])
-        for (b, idx), (out, ms) in zip(jobs, outs):
+            outs = self._map(segment, [(b, c) for (b, _), c in zip(plan.jobs, crops)])
+        for (b, _), (_, ms) in zip(plan.jobs, outs):
             sw.add(f"branch:{d.branches[b].name}", ms)
-            for j, i in enumerate(idx):
-                masks[i] = out[j, det.classes[i]]
-        frame_hw = frame.shape[:2]
-        enc = cells_to_pixels(cells, d.input_size, d.crop_stride).astype(np.float32)
-        return InstanceResult(boxes=to_frame_boxes(det.boxes, frame_hw, d), scores=det.scores,
-                              classes=det.classes, mask_boxes=to_frame_boxes(enc, frame_hw, d),
-                              mask_logits=masks, frame_hw=frame_hw,
-                              threshold=d.mask_threshold)
+        return self.result(plan, [o for o, _ in outs], frame.shape[:2])
 
 
 def class_argmax(logits: np.ndarray) -> np.ndarray:

@@ -29,18 +29,9 @@ import numpy as np
 
 from edge.description import ModelDescription
 from edge.errors import EngineError
-from edge.geometry import (
-    BoxCoder,
-    assign_branches,
-    cell_shapes,
-    cells_to_pixels,
-    crop_windows,
-    encompassing_cells,
-    select_detections,
-    select_per_branch,
-    ssd_anchors,
-)
+from edge.geometry import crop_windows
 from edge.optional import require
+from edge.pipeline import InstancePipeline
 
 log = logging.getLogger(__name__)
 
@@ -181,19 +172,18 @@ class TensorRTBackend:
             self.ctx = None
 
 
-class GpuInstancePipeline:
+class GpuInstancePipeline(InstancePipeline):
     """SSD-ISB on the GPU: the stages of :class:`edge.pipeline.InstancePipeline` with
-    pre-processing, crops and paste as CUDA kernels. Same result type, same geometry."""
+    pre-processing, crops and paste as CUDA kernels; its post-processing (``plan``) and
+    result assembly (``result``) are the CPU pipeline's own."""
 
     def __init__(self, desc: ModelDescription, backend: TensorRTBackend) -> None:
         from edge.cuda.kernels import CudaKernels
 
-        self.desc = desc
+        super().__init__(desc, backend)
         self.be = backend
         self.cuda = backend.cuda
         self.kernels = CudaKernels("pycuda")
-        self.anchors = ssd_anchors(desc.anchors, desc.input_size)
-        self.coder = BoxCoder(desc.box_coder_weights)
         self._frame_hw: tuple[int, int] | None = None
         self.det = backend.engines["detector"]
         self._windows = {b: self.cuda.pagelocked_empty((eng.max_shape[eng.inputs[0]][0], 4),
@@ -226,8 +216,7 @@ class GpuInstancePipeline:
         self._frame_hw = (h, w)
 
     def __call__(self, frame: np.ndarray, sw):
-        from edge.pipeline import InstanceResult
-        from edge.preprocess import check_frame, to_frame_boxes
+        from edge.preprocess import check_frame
 
         d, be, cuda, k = self.desc, self.be, self.cuda, self.kernels
         check_frame(frame)
@@ -249,26 +238,17 @@ class GpuInstancePipeline:
             logits = self.det.fetch("class_logits", 1, stream, cuda)
             stream.synchronize()  # sync 1: the host needs the detections
         with sw("postprocess"):
-            dets = select_detections(codes[0].astype(np.float32), logits[0].astype(np.float32),
-                                     self.anchors, d.input_size, coder=self.coder,
-                                     score_threshold=d.score_threshold,
-                                     iou_threshold=d.nms_iou_threshold,
-                                     max_detections=d.max_detections)
-            cells = encompassing_cells(dets.boxes, d.input_size, d.crop_stride)
-            assignment = assign_branches(cell_shapes(cells), d.branches, d.assignment)
-            jobs = [(b, idx) for b, idx in
-                    enumerate(select_per_branch(assignment, dets.scores, d.branches)) if idx.size]
+            plan = self.plan(codes[0].astype(np.float32), logits[0].astype(np.float32))
         with sw("branches"):  # crops + branch engines, each branch on its own stream
             pending = []
-            for b, idx in jobs:
+            for b, idx in plan.jobs:
                 eng, bs = be.branch_engines[b], be.branch_streams[b]
                 bs.wait_for_event(be.detector_done)
                 spec = d.branches[b]
                 for name, s in zip(eng.inputs, d.mask_strides):
                     kf = d.crop_stride // s
-                    win = crop_windows(cells[idx], d.crop_stride, s).astype(np.int32)
                     host = self._windows[b]
-                    host[:len(idx)] = win
+                    host[:len(idx)] = crop_windows(plan.cells[idx], d.crop_stride, s)
                     cuda.memcpy_htod_async(self._windows_dev[b], host, bs)
                     fmap = self.det.device[f"feat{s}"]
                     c, fh, fw = self.det.max_shape[f"feat{s}"][1:]
@@ -277,17 +257,11 @@ class GpuInstancePipeline:
                                   spec.mode, half=eng.dtype[name] == np.float16, stream=bs)
                 eng.set_batch(len(idx))
                 eng.execute(bs)
-                pending.append((b, idx, eng.fetch("mask_logits", len(idx), bs, cuda)))
-            for b, _, _ in pending:
+                pending.append(eng.fetch("mask_logits", len(idx), bs, cuda))
+            for b, _ in plan.jobs:
                 be.branch_streams[b].synchronize()  # sync 2: mask logits on the host
-        masks: list[np.ndarray | None] = [None] * len(dets)
-        for b, idx, out in pending:
-            for j, i in enumerate(idx):
-                masks[i] = np.array(out[j, dets.classes[i]], np.float32)
-        enc = cells_to_pixels(cells, d.input_size, d.crop_stride).astype(np.float32)
-        return InstanceResult(boxes=to_frame_boxes(dets.boxes, (h, w), d), scores=dets.scores,
-                              classes=dets.classes, mask_boxes=to_frame_boxes(enc, (h, w), d),
-                              mask_logits=masks, frame_hw=(h, w), threshold=d.mask_threshold)
+        # copies: the pinned output buffers are overwritten by the next frame
+        return self.result(plan, [np.array(o, np.float32) for o in pending], (h, w))
 
     def paste(self, result, out: np.ndarray) -> np.ndarray:
         """The instance map on the GPU (``paste_masks`` kernel), copied into ``out``."""
