@@ -25,17 +25,24 @@ def check_frame(frame: np.ndarray) -> None:
                           f"array of shape {frame.shape}")
 
 
+def normalisation(desc: ModelDescription) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scale, shift, source channel) per network input channel: channel ``c`` is
+    ``frame[..., src[c]] * scale[c] - shift[c]`` (scale = 1/std, shift = mean/std; BGR
+    frames, so RGB models read channels 2, 1, 0). Shared by the reference, the stream
+    preprocessor and the CUDA kernel."""
+    scale = (1.0 / np.asarray(desc.std, np.float32)).astype(np.float32)
+    shift = (np.asarray(desc.mean, np.float32) * scale).astype(np.float32)
+    src = np.array((2, 1, 0) if desc.channel_order == "RGB" else (0, 1, 2), np.int32)
+    return scale, shift, src
+
+
 def preprocess(frame: np.ndarray, desc: ModelDescription) -> np.ndarray:
     """(H, W, 3) uint8 BGR -> (3, h, w) float32 normalised network input."""
     check_frame(frame)
-    chw = np.transpose(frame, (2, 0, 1))
-    if desc.channel_order == "RGB":
-        chw = chw[::-1]
-    h, w = desc.input_size
-    x = resize_bilinear(chw.astype(np.float32), (h, w))
-    mean = np.asarray(desc.mean, np.float32)[:, None, None]
-    inv_std = (1.0 / np.asarray(desc.std, np.float32))[:, None, None]
-    return ((x - mean) * inv_std).astype(np.float32)
+    scale, shift, src = normalisation(desc)
+    chw = np.transpose(frame, (2, 0, 1))[src]
+    x = resize_bilinear(chw.astype(np.float32), desc.input_size)
+    return (x * scale[:, None, None] - shift[:, None, None]).astype(np.float32)
 
 
 class Preprocessor:
@@ -52,11 +59,7 @@ class Preprocessor:
         self.desc = desc
         h, w = desc.input_size
         self.out = np.empty((1, 3, h, w), np.float32)
-        scale = 1.0 / np.asarray(desc.std, np.float32)
-        self._scale = scale
-        self._shift = np.asarray(desc.mean, np.float32) * scale
-        # output channel c reads input (BGR) channel src[c]
-        self._src = (2, 1, 0) if desc.channel_order == "RGB" else (0, 1, 2)
+        self._scale, self._shift, self._src = normalisation(desc)
         self._cv2 = None
         if use_cv2:
             from edge.optional import available

@@ -24,10 +24,10 @@ import pytest
 
 from edge import catalog
 from edge.cuda.kernels import (BLOCK_1D, BLOCK_2D, CROP_MODES, KERNEL_FILE, grid_1d, grid_2d,
-                               pack_masks, preprocess_params)
+                               pack_masks)
 from edge.geometry import gather_crops, paste_masks
 from edge.geometry.resample import sample_in_box
-from edge.preprocess import preprocess
+from edge.preprocess import normalisation, preprocess
 from edge.runtime.render import PALETTE, blend_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ class EmuKernels:
     def preprocess(self, frame, desc, half=False):
         h, w = desc.input_size
         out = np.zeros((3, h, w), np.float16 if half else np.float32)
-        scale, shift, chan = preprocess_params(desc)
+        scale, shift, chan = normalisation(desc)
         gx, gy = grid_2d(w, h)
         self.lib.emu_preprocess(ci(half), ptr(frame), ci(frame.shape[0]), ci(frame.shape[1]),
                                 ci(frame.strides[0]), ptr(out), ci(h), ci(w), ptr(scale),

@@ -18,6 +18,7 @@ import numpy as np
 from edge.description import ModelDescription
 from edge.errors import MissingDependencyError
 from edge.optional import available, require
+from edge.preprocess import normalisation
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,6 @@ def grid_2d(width: int, height: int, block: tuple[int, int] = BLOCK_2D) -> tuple
 
 def grid_1d(n: int, block: int = BLOCK_1D) -> int:
     return max(1, -(-n // block))
-
-
-def preprocess_params(desc: ModelDescription) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(scale, shift, source channel) per output channel: ``out = px * scale - shift``
-    with px read from BGR channel ``chan[c]``; the same constants as
-    :class:`edge.preprocess.Preprocessor`."""
-    scale = (1.0 / np.asarray(desc.std, np.float32)).astype(np.float32)
-    shift = (np.asarray(desc.mean, np.float32) * scale).astype(np.float32)
-    chan = np.array((2, 1, 0) if desc.channel_order == "RGB" else (0, 1, 2), np.int32)
-    return scale, shift, chan
 
 
 def pack_masks(logits: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -113,7 +104,7 @@ class CudaKernels:
     def preprocess(self, src: int, sh: int, sw: int, pitch: int, dst: int, dh: int, dw: int,
                    desc: ModelDescription, half: bool = False, stream: Any = None) -> None:
         """BGR uint8 (sh, sw) frame with row ``pitch`` bytes -> (3, dh, dw) network input."""
-        scale, shift, chan = preprocess_params(desc)
+        scale, shift, chan = normalisation(desc)
         args = [Pointer(src), np.int32(sh), np.int32(sw), np.int32(pitch), Pointer(dst),
                 np.int32(dh), np.int32(dw), *(np.float32(v) for v in scale),
                 *(np.float32(v) for v in shift), *(np.int32(v) for v in chan)]
