@@ -163,6 +163,10 @@ class TensorRTBackend:
     def segment_image(self, image: np.ndarray) -> np.ndarray:
         return self._run_host(self.engines["model"], {"image": image}, 0, self.stream)["logits"][0]
 
+    def instance_pipeline(self, desc: ModelDescription) -> GpuInstancePipeline:
+        """The device path for SSD-ISB: kernels for pre-processing, crops and paste."""
+        return GpuInstancePipeline(desc, self)
+
     def close(self) -> None:
         if getattr(self, "ctx", None) is not None:
             self.engines.clear()

@@ -28,6 +28,7 @@ import numpy as np
 
 from edge import catalog
 from edge.bench.thesis import HARDWARE, ROWS as THESIS_ROWS, thesis_accuracy
+from edge.bench.timing import summarize
 from edge.description import ModelDescription
 from edge.errors import ConfigError
 from edge.geometry import BoxCoder, box_iou, ssd_anchors
@@ -40,15 +41,6 @@ Clock = Callable[[], float]
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-def summarize(samples_ms: list[float]) -> dict[str, float]:
-    """p50/p90/p99 and mean of per-frame milliseconds."""
-    a = np.asarray(samples_ms, np.float64)
-    if a.size == 0:
-        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "mean": 0.0}
-    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "mean": float(a.mean())}
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -194,11 +186,10 @@ def prepare_export(desc: ModelDescription, precisions: list[str], root: Path | N
         torch = require("torch", "exporting zoo models to benchmark (or pass --model DIR)")
         from edge.export.onnx_export import export_onnx
         from edge.models.stats import count_parameters, model_macs
-        from edge.models.zoo import create
+        from edge.models.zoo import build_model
 
         torch.manual_seed(seed)
-        _, model = create(desc.name, **_create_kw(desc))
-        model.desc = desc
+        model = build_model(desc)
         export_onnx(desc, model.eval(), fp32_dir, fp16=False)
         graphs = sorted(fp32_dir.glob("*.onnx"))
         act = {g.name: activation_bytes(g) for g in graphs if g.name != "detector_nms.onnx"}
@@ -210,15 +201,6 @@ def prepare_export(desc: ModelDescription, precisions: list[str], root: Path | N
     if "int8" in precisions and not (out / "int8" / "manifest.json").is_file():
         _calibrate(fp32_dir, out / "int8", desc, root)
     return out
-
-
-def _create_kw(desc: ModelDescription) -> dict[str, Any]:
-    kw: dict[str, Any] = {"input_size": tuple(desc.input_size)}
-    if desc.backbone == "mobilenet_v1":
-        kw["alpha"] = desc.alpha
-    if desc.task == "instance":
-        kw["isb_skip"] = desc.isb_skip
-    return kw
 
 
 def _calibrate(fp32_dir: Path, out: Path, desc: ModelDescription, root: Path) -> None:
@@ -497,7 +479,7 @@ def _peers(opts: BenchOptions, jobs, threads: int, peak: float, say, notes: list
     import torch
 
     from edge.backends.torch_backend import TorchBackend
-    from edge.models.zoo import create
+    from edge.models.zoo import build_model
     from edge.pipeline import InstancePipeline, SemanticPipeline
 
     torch.set_num_threads(threads)
@@ -506,9 +488,7 @@ def _peers(opts: BenchOptions, jobs, threads: int, peak: float, say, notes: list
         if trained:
             continue
         torch.manual_seed(0)
-        _, model = create(desc.name, **_create_kw(desc))
-        model.desc = desc
-        be = TorchBackend(model.eval())
+        be = TorchBackend(build_model(desc).eval())
         frames = synthetic_frames(desc.input_size)
         counts = opts.instances if desc.task == "instance" else [0]
         for k in counts:

@@ -8,9 +8,11 @@ from collections.abc import Callable
 import numpy as np
 
 
-def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
-    """p50/p90/p99 and mean of durations given in seconds, in milliseconds."""
-    a = np.asarray(samples_s, dtype=np.float64) * 1e3
+def summarize(samples_ms: list[float]) -> dict[str, float]:
+    """p50/p90/p99 and mean of per-run milliseconds (zeros when there are none)."""
+    a = np.asarray(samples_ms, np.float64)
+    if a.size == 0:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "mean": 0.0}
     return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
             "p99": float(np.percentile(a, 99)), "mean": float(a.mean())}
 
@@ -24,4 +26,4 @@ def time_call(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[s
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    return percentiles_ms(samples)
+    return summarize([t * 1e3 for t in samples])

@@ -130,7 +130,10 @@ class Pipeline:
         self._executor = (ThreadPoolExecutor(workers, thread_name_prefix="isb")
                           if workers > 1 and desc.task == "instance" else None)
         self.core: InstancePipeline | SemanticPipeline
-        if desc.task == "instance":
+        own_core = getattr(backend, "instance_pipeline", None)  # a backend's device path
+        if desc.task == "instance" and own_core is not None:
+            self.core = own_core(desc)
+        elif desc.task == "instance":
             self.core = InstancePipeline(desc, backend, self._executor)
         else:
             self.core = SemanticPipeline(desc, backend)
@@ -175,12 +178,7 @@ class Pipeline:
             desc = desc.replace(score_threshold=score_threshold)
         log.info("model %s (%s) from %s on %s %s, %d branch worker(s)", desc.name, desc.task,
                  model_dir, name, precision, n_workers)
-        pipe = cls(desc, be, n_workers, name, precision, model_dir)
-        if name == "tensorrt" and desc.task == "instance":
-            from edge.backends.tensorrt_backend import GpuInstancePipeline
-
-            pipe.core = GpuInstancePipeline(desc, be)  # kernels for preprocess, crops, paste
-        return pipe
+        return cls(desc, be, n_workers, name, precision, model_dir)
 
     def __call__(self, frame: np.ndarray, sw: Stopwatch | None = None) -> FrameResult:
         """Run every stage on one BGR uint8 frame (any size)."""
