@@ -168,6 +168,19 @@ def _view(addr: int, shape, dtype) -> np.ndarray:
     return np.frombuffer(raw, dtype, count=n).reshape(shape)
 
 
+def fake_ilogger() -> type:
+    """tensorrt.ILogger as the runtime and the builder use it: a base class with Severity."""
+
+    class ILogger:
+        Severity = types.SimpleNamespace(ERROR=1, INTERNAL_ERROR=0, WARNING=2, INFO=3,
+                                         VERBOSE=4)
+
+        def __init__(self) -> None:
+            pass
+
+    return ILogger
+
+
 def make_tensorrt() -> types.ModuleType:
     import onnxruntime as ort
 
@@ -175,15 +188,7 @@ def make_tensorrt() -> types.ModuleType:
     trt.__version__ = TRT_VERSION
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.nptype = lambda t: t
-    sev = types.SimpleNamespace(ERROR=1, INTERNAL_ERROR=0, WARNING=2, INFO=3, VERBOSE=4)
-
-    class ILogger:
-        Severity = sev
-
-        def __init__(self) -> None:
-            pass
-
-    trt.ILogger = ILogger
+    trt.ILogger = fake_ilogger()
 
     class Context:
         def __init__(self, eng) -> None:

@@ -18,6 +18,7 @@ from edge.engines.folder import read_engine_folder, write_engine_folder
 from edge.engines.identity import DeviceInfo, EngineKey, check_engine, read_l4t
 from edge.engines.versions import api_for, parse_version, plan_build
 from edge.errors import EngineError, ModelFileError
+from tests.fake_device import fake_ilogger
 
 ORIN = DeviceInfo("10.3.0.30", "Orin", "8.7", "R36.4.3")
 ALL_FILES = {"detector.onnx", "detector.fp16.onnx", "detector.int8-trt.onnx",
@@ -154,15 +155,8 @@ class FakeTrt(types.ModuleType):
         self.BuilderFlag = types.SimpleNamespace(**bflags)
         self.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
         self.DeviceType = types.SimpleNamespace(DLA="DLA", GPU="GPU")
-        sev = types.SimpleNamespace(ERROR=1, INTERNAL_ERROR=0, WARNING=2, INFO=3, VERBOSE=4)
-
-        class ILogger:
-            Severity = sev
-
-            def __init__(self) -> None:
-                pass
-
-        self.ILogger = ILogger
+        self.ILogger = fake_ilogger()
+        sev = self.ILogger.Severity
         if major >= 10:
             class IProgressMonitor:
                 def __init__(self) -> None:
