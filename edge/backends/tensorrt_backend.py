@@ -100,7 +100,7 @@ class TensorRTBackend:
     """Engines of one precision from an engine folder, verified for this device."""
 
     def __init__(self, model_dir: str | Path, precision: str = "fp16") -> None:
-        from edge.engines.builder import _Logger
+        from edge.engines.builder import trt_logger
         from edge.engines.folder import read_engine_folder
         from edge.engines.identity import DeviceInfo, read_l4t
 
@@ -119,7 +119,7 @@ class TensorRTBackend:
         attr = cuda.device_attribute
         self.integrated = bool(self.gpu.get_attribute(attr.INTEGRATED)) and bool(
             self.gpu.get_attribute(attr.CAN_MAP_HOST_MEMORY))
-        self.runtime = trt.Runtime(_Logger.make(trt))
+        self.runtime = trt.Runtime(trt_logger(trt))
         self.engines: dict[str, _Engine] = {}
         self.branch_engines: dict[int, _Engine] = {}
         for e in entries:

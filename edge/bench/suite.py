@@ -418,6 +418,7 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                 elif not trained:
                     accuracy = thesis_accuracy(desc.name, desc.alpha, desc.isb_skip)
                     source = "thesis (COCO person / Cityscapes)" if accuracy is not None else None
+                files_mb = _files_mb(folder, p)
                 for k in counts:
                     say(f"{name} {p} {k} instances")
                     if desc.task == "instance":
@@ -425,7 +426,7 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                             real, desc, person_boxes(k, desc.input_size))
                     stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup)
                     row = _row(name, desc, opts.backend, p, k, stages, totals, meta,
-                               _files_mb(folder, p), peak)
+                               files_mb, peak)
                     row["accuracy"], row["accuracy_source"] = accuracy, source
                     # what loading this model and running it added to the process (freed
                     # memory of earlier rows may be reused, so this is a lower bound)

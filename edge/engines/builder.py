@@ -61,26 +61,25 @@ def profile_for(desc: ModelDescription, role: str, branch: int | None, inputs: l
     return prof
 
 
-class _Logger:
-    """Factory for a trt.ILogger that keeps errors for the failure message."""
+def trt_logger(trt):
+    """A trt.ILogger that forwards to ``logging`` and keeps errors for failure messages
+    (defined per call: the base class exists only once tensorrt is imported)."""
 
-    @staticmethod
-    def make(trt):
-        class Logger(trt.ILogger):
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-                self.errors: list[str] = []
+    class Logger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
 
-            def log(self, severity, msg) -> None:  # noqa: A003 (TensorRT's name)
-                if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                    self.errors.append(str(msg))
-                    log.error("TensorRT: %s", msg)
-                elif severity == trt.ILogger.Severity.WARNING:
-                    log.warning("TensorRT: %s", msg)
-                else:
-                    log.debug("TensorRT: %s", msg)
+        def log(self, severity, msg) -> None:  # noqa: A003 (TensorRT's name)
+            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+                self.errors.append(str(msg))
+                log.error("TensorRT: %s", msg)
+            elif severity == trt.ILogger.Severity.WARNING:
+                log.warning("TensorRT: %s", msg)
+            else:
+                log.debug("TensorRT: %s", msg)
 
-        return Logger()
+    return Logger()
 
 
 def _progress_monitor(trt, label: str):
@@ -162,7 +161,7 @@ def build_one(trt, api: TrtApi, export_dir: Path, stem: str, role: str, branch: 
               device: DeviceInfo, timing_cache: bytes | None) -> tuple[dict[str, Any], bytes]:
     plan = plan_build(api, stem, opts.precision, files, export_dir)
     graph = export_dir / plan.graph
-    logger = _Logger.make(trt)
+    logger = trt_logger(trt)
     builder = trt.Builder(logger)
     flags = 0
     if api.needs_explicit_batch_flag:

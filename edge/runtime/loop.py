@@ -199,8 +199,8 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
 def _overlay(summary: RunSummary, stats: StageStats, t_first: float) -> list[str]:
     elapsed = time.perf_counter() - t_first
     fps = summary.frames / elapsed if elapsed > 0 and summary.frames else 0.0
-    parts = [f"{k} {stats.recent_mean(k):.1f}" for k in
-             ("preprocess", "detector", "network", "crop", "branches", "paste")
-             if stats.recent_mean(k) > 0]
+    means = {k: stats.recent_mean(k) for k in
+             ("preprocess", "detector", "network", "crop", "branches", "paste")}
+    parts = [f"{k} {v:.1f}" for k, v in means.items() if v > 0]
     return [f"{summary.model} | {summary.backend} {summary.precision} | {fps:.1f} FPS",
             "ms: " + " ".join(parts)]
