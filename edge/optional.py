@@ -11,21 +11,26 @@ from types import ModuleType
 
 from edge.errors import MissingDependencyError
 
-# module name -> (how to install it, why edge-seg needs it)
+# module name -> (how to get it: a complete instruction, why edge-seg needs it)
 _HINTS: dict[str, tuple[str, str]] = {
-    "torch": ("pip install 'edge-seg[build]' (or bash tools/setup.sh)", "the PyTorch model zoo"),
-    "onnx": ("pip install 'edge-seg[build]'", "ONNX export"),
-    "onnxruntime": ("pip install 'edge-seg[runtime]'", "the ONNX Runtime backend"),
+    "torch": ("install it with: pip install 'edge-seg[build]' (or bash tools/setup.sh)",
+              "the PyTorch model zoo"),
+    "onnx": ("install it with: pip install 'edge-seg[build]'", "ONNX export"),
+    "onnxruntime": ("install it with: pip install 'edge-seg[runtime]'",
+                    "the ONNX Runtime backend"),
     "tensorrt": (
-        "install TensorRT from JetPack (apt install python3-libnvinfer) or NVIDIA's index",
+        "TensorRT comes with JetPack (sudo apt install python3-libnvinfer; in a venv, create "
+        "it with --system-site-packages) or, on a PC, from NVIDIA's pip index",
         "the TensorRT backend",
     ),
-    "pycuda": ("pip install 'edge-seg[jetson]' (needs the CUDA toolkit, nvcc on PATH)", "CUDA kernels"),
+    "pycuda": ("install it with: pip install 'edge-seg[jetson]' (needs the CUDA toolkit, nvcc "
+               "on PATH)", "CUDA kernels"),
     "cv2": (
-        "pip install 'edge-seg[video]' (on a Jetson use JetPack's OpenCV instead)",
+        "install it with: pip install 'edge-seg[video]' (on a Jetson use JetPack's OpenCV "
+        "instead)",
         "camera and video I/O",
     ),
-    "tqdm": ("pip install tqdm", "progress bars"),
+    "tqdm": ("install it with: pip install tqdm", "progress bars"),
 }
 
 
@@ -34,10 +39,11 @@ def require(name: str, purpose: str | None = None) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        install, default_purpose = _HINTS.get(name, (f"pip install {name}", name))
+        install, default_purpose = _HINTS.get(name, (f"install it with: pip install {name}",
+                                                     name))
         raise MissingDependencyError(
             f"{purpose or default_purpose} needs the Python package '{name}', which is not "
-            f"importable ({exc}); install it with: {install}"
+            f"importable ({exc}); {install}"
         ) from exc
 
 

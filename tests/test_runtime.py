@@ -106,7 +106,7 @@ def test_demo_with_frame_limit(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--camera", "57"], "camera 57: cannot open it"),
+    (["--camera", "57"], "camera 57 (/dev/video57): cannot open it; /dev/video57 does not exist"),
     (["--video", "/nonexistent/clip.mp4"], "no such video file"),
     (["--images", "/nonexistent/folder"], "not a folder"),
     (["--model", "/nonexistent/export", "--demo"], "no such model folder"),

@@ -55,10 +55,25 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`edge-build models --json | head -1`): not an
+        # error of ours. Point stdout at devnull so the interpreter's final flush is quiet.
+        _silence_stdout()
+        return 0
     except Exception:  # a bug, not bad input: keep the traceback for the report
         log.exception("%s: internal error (please report it with this traceback)", parser.prog)
         return 1
 
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (a test's capture)
+        pass
 
 
 PRECISIONS = ("fp32", "fp16", "int8")

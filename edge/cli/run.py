@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -44,11 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--gst", metavar="PIPELINE", help="a GStreamer pipeline ending in appsink")
     group.add_argument("--demo", action="store_true",
                        help="the built-in moving synthetic scene (the default source)")
-    src.add_argument("--demo-size", nargs=2, type=int, default=(640, 640), metavar=("H", "W"),
-                     help="demo frame size (default 640 640)")
-    src.add_argument("--csi-size", nargs=2, type=int, default=(720, 1280), metavar=("H", "W"))
-    src.add_argument("--rtsp-latency", type=int, default=200, metavar="MS",
-                     help="RTSP jitter buffer in ms (lower = fresher, choppier)")
+    src.add_argument("--demo-size", nargs=2, type=int, metavar=("H", "W"),
+                     help="demo frame height and width (default 640 640; demo only)")
+    src.add_argument("--csi-size", nargs=2, type=int, metavar=("H", "W"),
+                     help="CSI capture height and width (default 720 1280; --csi only)")
+    src.add_argument("--rtsp-latency", type=int, metavar="MS",
+                     help="RTSP jitter buffer in ms, 0 = none (default 200; lower = fresher, "
+                          "choppier; --rtsp only)")
     src.add_argument("--reconnect-timeout", type=float, default=30.0, metavar="S",
                      help="give up on a live source after S seconds without frames")
 
@@ -74,12 +77,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _source_kind(args: argparse.Namespace) -> tuple[str, object]:
+def _source_kind(args: argparse.Namespace) -> tuple[str, object, bool]:
+    """(kind, value, explicit): the source option given, else the demo (explicit False).
+
+    Tested by identity, never truthiness: ``--camera 0`` (index 0, the first camera) and
+    ``--video ''`` are given options, not absent ones."""
     for kind in SOURCES:
         value = getattr(args, kind)
-        if value not in (None, False):
-            return kind, value
-    return "demo", True
+        if kind == "demo":
+            if value is True:
+                return kind, value, True
+        elif value is not None:
+            return kind, value, True
+    return "demo", True, False
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse every option value that would otherwise be ignored or misread, before any
+    model is loaded or device opened."""
+    if args.frames is not None and args.frames < 1:
+        raise ConfigError(f"--frames {args.frames}: give at least 1 (leave it out to run until "
+                          f"the source ends or Ctrl-C)")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: give at least 1 core (leave it out to use "
+                          f"all {os.cpu_count() or 1})")
+    if args.score_threshold is not None and not 0.0 <= args.score_threshold <= 1.0:
+        raise ConfigError(f"--score-threshold {args.score_threshold:g}: a detection score is "
+                          f"between 0 and 1 (0 keeps every detection)")
+    if args.reconnect_timeout < 0:
+        raise ConfigError(f"--reconnect-timeout {args.reconnect_timeout:g}: seconds, 0 or more "
+                          f"(0 = end the run as soon as a live source stops)")
+    for option in ("model", "output", "json", "summary"):
+        value = getattr(args, option)
+        if value is not None and not str(value).strip():
+            raise ConfigError(f"--{option}: empty value; give a path"
+                              + (" or 'demo'" if option == "model" else ""))
+    from edge.runtime.sinks import check_distinct
+
+    check_distinct({"--video": args.video, "--output": args.output, "--json": args.json,
+                    "--summary": args.summary})
+
+
+def _start_line(summary, outputs: list[str], explicit: bool, window: bool) -> str:
+    """What runs on what, said before the first frame (headless runs are otherwise silent
+    until they end); a run without a source option says it is the demo."""
+    where = "window" if window else "headless"
+    sink = f"; writing {', '.join(outputs)}" if outputs else ""
+    line = (f"edge-run: reading {summary.source_kind} {summary.source_device} with "
+            f"{summary.model} ({summary.backend} {summary.precision}); {where}{sink}; "
+            f"Ctrl-C stops")
+    if not explicit:
+        line = ("edge-run: no source option given: running the built-in demo scene (--camera 0 "
+                "reads the first camera, --video FILE a file)\n" + line)
+    return line
+
+
+def quiet_video_backends(verbose: bool) -> None:
+    """Keep OpenCV's and FFmpeg's own warnings ("can't open camera by index", "moov atom
+    not found") off stderr: edge-run's one-line error says what failed and the fix. With
+    ``-v`` they stay. FFmpeg reads its level when OpenCV first uses it, hence the variable."""
+    if verbose:
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    from edge.optional import available
+
+    if available("cv2"):
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -89,21 +154,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         display_available
     from edge.runtime.sources import open_source
 
-    if args.frames is not None and args.frames < 1:
-        raise ConfigError("--frames must be at least 1")
-    kind, value = _source_kind(args)
+    _check_options(args)
+    quiet_video_backends(args.verbose > 0)
+    kind, value, explicit = _source_kind(args)
+    for option, owner in (("demo_size", "demo"), ("csi_size", "csi"), ("rtsp_latency", "rtsp")):
+        if getattr(args, option) is not None and kind != owner:
+            flag = "--" + option.replace("_", "-")
+            raise ConfigError(f"{flag} applies to --{owner} only; this run reads --{kind}: "
+                              f"drop {flag}")
     # Everything that can be refused is refused before a camera is opened.
-    if args.summary:
+    if args.summary is not None:
         check_writable(args.summary, "--summary")
+    # the source's options are checked before the (slower) model load
+    source = open_source(kind, value, rtsp_latency_ms=200 if args.rtsp_latency is None
+                         else args.rtsp_latency,
+                         size=tuple(args.demo_size or (640, 640)),
+                         csi_size=tuple(args.csi_size or (720, 1280)))
     pipeline = Pipeline.from_dir(args.model, backend=args.backend, precision=args.precision,
                                  threads=args.threads, score_threshold=args.score_threshold)
-    source = open_source(kind, value, rtsp_latency_ms=args.rtsp_latency,
-                         size=tuple(args.demo_size), csi_size=tuple(args.csi_size))
     outputs = Outputs(overlay=not args.no_overlay)
     try:
-        if args.output:
+        if args.output is not None:
             outputs.video = VideoSink(args.output, fps=25.0)
-        if args.json:
+        if args.json is not None:
             outputs.jsonl = JsonlSink(args.json)
         if not args.headless:
             if display_available():
@@ -128,15 +201,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signals[sig] = signal.signal(sig, on_signal)
+    written = [p for p in (args.output, args.json, args.summary) if p is not None]
+
+    def announce(summary) -> None:
+        print(_start_line(summary, written, explicit, outputs.window is not None),
+              file=sys.stderr, flush=True)
+
     try:
         summary = run_stream(pipeline, source, outputs, frames=args.frames,
-                             reconnect_timeout=args.reconnect_timeout, stop=stop)
+                             reconnect_timeout=args.reconnect_timeout, stop=stop,
+                             progress=True, on_open=announce)
     finally:
         for sig, old in signals.items():
             signal.signal(sig, old)
         pipeline.close()
     print(summary.table())
-    if args.summary:
+    if args.summary is not None:
         from edge import atomic
 
         atomic.write_text(args.summary, json.dumps(summary.to_dict(), indent=2) + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from edge.errors import SourceError
 from edge.pipeline import Stopwatch
 from edge.runtime.render import Renderer
 from edge.runtime.sinks import frame_record
-from edge.runtime.sources import CorruptFrame, FrameSource, LatestFrameReader
+from edge.runtime.sources import CorruptFrame, FrameSource, LatestFrameReader, source_info
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,12 @@ class StageStats:
 
 @dataclass
 class RunSummary:
-    source: str
+    source: str  # its name, as in messages
     model: str
     backend: str
     precision: str
+    source_kind: str = "custom"  # camera, csi, video, rtsp, images, gst, demo
+    source_device: str = ""  # what was opened: /dev/video0, a path, a redacted URL, ...
     frames: int = 0
     corrupt: int = 0
     dropped: int = 0
@@ -84,7 +87,8 @@ class RunSummary:
         return asdict(self)
 
     def table(self) -> str:
-        lines = [f"{self.frames} frames from {self.source} in {self.seconds:.1f} s: "
+        lines = [f"{self.frames} frames from {self.source_kind} {self.source_device} "
+                 f"in {self.seconds:.1f} s: "
                  f"{self.fps:.1f} FPS ({self.model}, {self.backend} {self.precision}); "
                  f"dropped {self.dropped}, corrupt {self.corrupt}, reconnects {self.reconnects}"
                  + (" [interrupted]" if self.interrupted else "")]
@@ -115,20 +119,40 @@ class Outputs:
 
 def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int | None = None,
                reconnect_timeout: float = 30.0, stop: threading.Event | None = None,
-               stats_capacity: int = 10_000) -> RunSummary:
-    """Process ``source`` until it ends, ``frames`` are done, or ``stop`` is set."""
+               stats_capacity: int = 10_000, progress: bool = False,
+               on_open: Callable[[RunSummary], None] | None = None) -> RunSummary:
+    """Process ``source`` until it ends, ``frames`` are done, or ``stop`` is set.
+
+    Opening the source may raise :class:`SourceError` (outputs are closed first, so no
+    file is left half-made); ``on_open`` is called once it is open. ``progress`` shows a
+    tqdm bar on stderr (frames, FPS; the total when known) where stderr is a terminal."""
     stop = stop or threading.Event()
+    info = source_info(source)
     summary = RunSummary(source.name, pipeline.desc.name, pipeline.backend_name,
-                         pipeline.precision)
+                         pipeline.precision, info["kind"], info["device"])
     stats = StageStats(stats_capacity)
     renderer = Renderer() if (outputs.video or outputs.window) else None
     reader: LatestFrameReader | None = None
-    if source.live:
-        reader = LatestFrameReader(source, reconnect_timeout).start()
-    else:
-        source.open()
+    try:
+        if source.live:
+            reader = LatestFrameReader(source, reconnect_timeout).start()
+        else:
+            source.open()
+    except BaseException:
+        outputs.close()
+        raise
+    if outputs.jsonl is not None and hasattr(outputs.jsonl, "open"):
+        outputs.jsonl.open()
+    if on_open is not None:
+        on_open(summary)
     if outputs.video is not None and source.fps:
         outputs.video.fps = source.fps
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        known = [n for n in (frames, getattr(source, "frames_total", 0)) if n]
+        bar = tqdm(total=min(known) if known else None, desc="edge-run", unit="frame", disable=None, leave=False)
     t_first: float | None = None
     t_last = time.perf_counter()
     try:
@@ -168,9 +192,11 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
                         media = (summary.frames / source.fps) if (source.fps and reader is None) \
                             else None
                         outputs.jsonl.write(frame_record(summary.frames, stamp, result,
-                                                         dict(sw.ms), media))
+                                                         dict(sw.ms), media, info))
             stats.add(sw.ms)
             summary.frames += 1
+            if bar is not None:
+                bar.update(1)
             t_last = time.perf_counter()
             if outputs.window is not None and outputs.window.closed_by_user:
                 break
@@ -180,6 +206,8 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
         summary.interrupted = True
         raise
     finally:
+        if bar is not None:
+            bar.close()
         if reader is not None:
             reader.stop()
             summary.dropped = reader.stats.dropped
@@ -197,10 +225,16 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
 
 
 def _overlay(summary: RunSummary, stats: StageStats, t_first: float) -> list[str]:
+    """The overlay's lines; until a frame has been timed there is no rate or latency to
+    show, so the first frame says so instead of ``0.0 FPS`` and an empty ``ms:``."""
     elapsed = time.perf_counter() - t_first
-    fps = summary.frames / elapsed if elapsed > 0 and summary.frames else 0.0
+    head = f"{summary.model} | {summary.backend} {summary.precision}"
+    if not summary.frames or elapsed <= 0:
+        return [f"{head} | measuring..."]
     means = {k: stats.recent_mean(k) for k in
              ("preprocess", "detector", "network", "crop", "branches", "paste")}
     parts = [f"{k} {v:.1f}" for k, v in means.items() if v > 0]
-    return [f"{summary.model} | {summary.backend} {summary.precision} | {fps:.1f} FPS",
-            "ms: " + " ".join(parts)]
+    lines = [f"{head} | {summary.frames / elapsed:.1f} FPS"]
+    if parts:
+        lines.append("ms: " + " ".join(parts))
+    return lines

@@ -111,6 +111,18 @@ class FrameResult:
         return None if self.instances is None else self.instances.mask(i)
 
 
+def check_frame(frame: object) -> None:
+    """Refuse anything but a non-empty (H, W, 3) uint8 BGR array, naming what came instead
+    (OpenCV's own error for an empty array is an assertion from inside ``resize``)."""
+    ok = (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
+          and frame.shape[2] == 3 and frame.shape[0] > 0 and frame.shape[1] > 0)
+    if not ok:
+        what = (f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray)
+                else type(frame).__name__)
+        raise ConfigError(f"frame: expected a uint8 BGR image of shape (H, W, 3) with H, W > 0, "
+                          f"got {what}; convert with cv2.cvtColor / astype(np.uint8)")
+
+
 class Pipeline:
     """A loaded model ready for frames; use as a context manager (or call :meth:`close`).
 
@@ -151,11 +163,15 @@ class Pipeline:
         overrides the model's detection threshold; ``blas_threads`` limits NumPy's BLAS
         threads process-wide (see :func:`limit_blas_threads`; None leaves them alone).
         """
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads={threads}: give at least 1 core (None = all)")
+        if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
+            raise ConfigError(f"score threshold {score_threshold:g}: scores are between 0 and 1")
         model_dir = resolve_model_dir(ref)
         name = choose_backend(model_dir, backend)
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
-        cores = threads or os.cpu_count() or 1
+        cores = threads if threads is not None else os.cpu_count() or 1
         if name == "tensorrt":
             from edge.backends.tensorrt_backend import TensorRTBackend
 
@@ -174,7 +190,14 @@ class Pipeline:
             be = OnnxRuntimeBackend(model_dir, precision, threads=det_threads,
                                     branch_threads=per_branch)
         desc = be.desc
-        if score_threshold is not None and desc.task == "instance":
+        if score_threshold is not None and desc.task != "instance":
+            close = getattr(be, "close", None)
+            if close is not None:
+                close()
+            raise ConfigError(f"{model_dir}: {desc.name} is a semantic model: every pixel gets "
+                              f"its most likely class, there is no detection score to "
+                              f"threshold; drop --score-threshold")
+        if score_threshold is not None:
             desc = desc.replace(score_threshold=score_threshold)
         log.info("model %s (%s) from %s on %s %s, %d branch worker(s)", desc.name, desc.task,
                  model_dir, name, precision, n_workers)
@@ -182,8 +205,9 @@ class Pipeline:
 
     def __call__(self, frame: np.ndarray, sw: Stopwatch | None = None) -> FrameResult:
         """Run every stage on one BGR uint8 frame (any size)."""
+        check_frame(frame)
         sw = sw or Stopwatch()
-        hw = (int(frame.shape[0]), int(frame.shape[1])) if frame.ndim >= 2 else (0, 0)
+        hw = (int(frame.shape[0]), int(frame.shape[1]))
         if self.desc.task == "semantic":
             labels = self.core(frame, sw)
             return FrameResult("semantic", self.desc.class_names, hw, sw.ms, labels=labels)

@@ -20,12 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import SourceError
+from edge.errors import ConfigError, SourceError
 from edge.optional import require
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MIN_DEMO_SIZE = 64
+# query parameters whose values are secrets and never reach logs or outputs
+_SECRET_KEYS = ("password", "passwd", "pass", "pwd", "token", "access_token", "key", "apikey",
+                "api_key", "secret", "sig", "signature", "auth", "authorization", "credential")
 
 
 class CorruptFrame(Exception):
@@ -37,8 +41,11 @@ class FrameSource(ABC):
     (or, for a live source, when it stopped delivering), or raises :class:`CorruptFrame`."""
 
     name = "source"
+    kind = "custom"  # the CLI option that chose it: camera, csi, video, rtsp, images, gst, demo
+    device = ""  # what was actually opened: /dev/video0, a path, a redacted URL, ...
     live = False
     fps: float | None = None
+    frames_total = 0  # frames in a file or folder when known (0 = unknown or live)
 
     def open(self) -> None:
         """Open or reopen the source; raises :class:`SourceError` saying what to try."""
@@ -67,13 +74,18 @@ class CaptureSource(FrameSource):
     """An OpenCV ``VideoCapture``: V4L2/USB cameras, GStreamer pipelines, RTSP, video files."""
 
     def __init__(self, target: int | str, name: str, live: bool, hint: str,
-                 api: str | None = None, ffmpeg_options: str | None = None) -> None:
+                 api: str | None = None, ffmpeg_options: str | None = None,
+                 kind: str = "custom", device: str = "",
+                 on_fail: Callable[[], str] | None = None) -> None:
         self.target = target
+        self.kind = kind
+        self.device = device or name
+        self.on_fail = on_fail  # a better hint computed when opening fails
         self.ffmpeg_options = ffmpeg_options
         self.name = name
         self.live = live
         self.hint = hint
-        self.api = api  # "gstreamer" | "ffmpeg" | None (OpenCV decides)
+        self.api = api  # "v4l2" | "gstreamer" | "ffmpeg" | None (OpenCV decides)
         self.cap = None
         self.frames_total = 0
         self.position = 0
@@ -82,12 +94,13 @@ class CaptureSource(FrameSource):
     def open(self) -> None:
         cv2 = require("cv2", "reading cameras and videos")
         self.close()
-        api = {"gstreamer": cv2.CAP_GSTREAMER, "ffmpeg": cv2.CAP_FFMPEG}.get(self.api or "",
-                                                                          cv2.CAP_ANY)
+        api = {"v4l2": cv2.CAP_V4L2, "gstreamer": cv2.CAP_GSTREAMER,
+               "ffmpeg": cv2.CAP_FFMPEG}.get(self.api or "", cv2.CAP_ANY)
         cap = self._open(cv2, api)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"{self.name}: cannot open it; {self.hint}")
+            hint = self.on_fail() if self.on_fail is not None else self.hint
+            raise SourceError(f"{self.name}: cannot open it; {hint}")
         if not self.live:
             self.frames_total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -135,9 +148,12 @@ class CaptureSource(FrameSource):
 class ImageFolderSource(FrameSource):
     """Every image of a folder in name order; unreadable files are corrupt frames."""
 
+    kind = "images"
+
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.name = str(self.folder)
+        self.device = str(self.folder)
         self.files: list[Path] = []
         self.index = 0
 
@@ -149,6 +165,7 @@ class ImageFolderSource(FrameSource):
         if not self.files:
             raise SourceError(f"{self.folder}: no images ({', '.join(IMAGE_SUFFIXES)}); "
                               f"check the path")
+        self.frames_total = len(self.files)
         self.index = 0
 
     def read(self) -> np.ndarray | None:
@@ -157,6 +174,7 @@ class ImageFolderSource(FrameSource):
             return None
         path = self.files[self.index]
         self.index += 1
+        # IMREAD_COLOR gives 8-bit BGR whatever the file holds (grey, BGRA, 16-bit)
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if not _valid(frame):
             raise CorruptFrame(f"{path}: not a readable image")
@@ -166,10 +184,18 @@ class ImageFolderSource(FrameSource):
 class DemoSource(FrameSource):
     """The built-in moving synthetic street scene (people-like figures walking)."""
 
+    kind = "demo"
+
     def __init__(self, size: tuple[int, int] = (640, 640), seed: int = 2026) -> None:
+        h, w = size
+        if h < MIN_DEMO_SIZE or w < MIN_DEMO_SIZE:
+            raise ConfigError(f"--demo-size {h} {w}: the demo scene needs at least "
+                              f"{MIN_DEMO_SIZE}x{MIN_DEMO_SIZE} (H W), e.g. --demo-size 480 640")
         self.size = size
         self.seed = seed
-        self.name = f"demo scene {size[1]}x{size[0]}"
+        # H x W everywhere, as edge-build models prints input sizes
+        self.name = f"demo scene {h}x{w} (HxW)"
+        self.device = f"scene {h}x{w} (HxW, seed {seed})"
         self.fps = 25.0
         self.scene = None
 
@@ -321,6 +347,36 @@ def _has_gstreamer() -> bool:
     return any("GStreamer" in line and "YES" in line for line in info.splitlines())
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password and secret query values replaced by ``***``, for logs,
+    errors and outputs (an RTSP URL often carries the camera's credentials)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in _SECRET_KEYS else v) for k, v in pairs],
+                          safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_pipeline(pipeline: str) -> str:
+    """A GStreamer pipeline with every URL in it redacted (``location=rtsp://u:p@h``)."""
+    import re
+
+    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s!]+", lambda m: redact_url(m.group(0)),
+                  pipeline)
+
+
 def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 30,
                  flip: int = 0) -> str:
     """GStreamer pipeline for a Jetson CSI camera (Argus) ending in a BGR appsink that
@@ -333,50 +389,108 @@ def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 3
 
 def rtsp_source(url: str, latency_ms: int = 200) -> CaptureSource:
     """RTSP through GStreamer (``rtspsrc latency``) where OpenCV has it, else FFmpeg over TCP
-    with buffering off."""
+    with buffering off. Names and errors carry the URL without its credentials."""
+    if not url.lower().startswith(("rtsp://", "rtsps://")):
+        raise SourceError(f"--rtsp {redact_url(url)!r}: not an RTSP URL; give "
+                          f"rtsp://[user:password@]host[:port]/path")
+    if latency_ms < 0:
+        raise ConfigError(f"--rtsp-latency {latency_ms}: the jitter buffer is in ms and cannot "
+                          f"be negative (0 = none)")
+    shown = redact_url(url)
     hint = "check the URL, credentials and that the stream is reachable (try ffplay URL)"
     if _has_gstreamer():
         pipe = (f"rtspsrc location={url} latency={latency_ms} ! decodebin ! videoconvert ! "
                 f"video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false")
-        return CaptureSource(pipe, url, True, hint, api="gstreamer")
+        return CaptureSource(pipe, shown, True, hint, api="gstreamer", kind="rtsp")
     options = f"rtsp_transport;tcp|fflags;nobuffer|max_delay;{latency_ms * 1000}"
-    return CaptureSource(url, url, True, hint, api="ffmpeg", ffmpeg_options=options)
+    return CaptureSource(url, shown, True, hint, api="ffmpeg", ffmpeg_options=options,
+                         kind="rtsp")
+
+
+def camera_device(index: int) -> str:
+    """The device a camera index opens: ``/dev/videoN`` on Linux (V4L2)."""
+    return f"/dev/video{index}" if os.name == "posix" else f"camera index {index}"
+
+
+def _camera_hint(index: int) -> Callable[[], str]:
+    def hint() -> str:
+        dev = Path(camera_device(index))
+        if os.name == "posix" and not dev.exists():
+            found = sorted(str(p) for p in Path("/dev").glob("video*"))
+            listed = (f"the cameras here are {', '.join(found)}" if found else
+                      "this machine has no V4L2 camera: ls /dev/video* lists none")
+            return (f"{dev} does not exist and {listed}; connect a camera, pick another index, "
+                    f"or use --video FILE / --demo")
+        return (f"{dev} exists but could not be opened: check it is not used by another "
+                f"program and that you may read it (sudo usermod -aG video $USER)")
+    return hint
 
 
 def open_source(kind: str, value: str | int, *, rtsp_latency_ms: int = 200,
                 size: tuple[int, int] = (640, 640), csi_size: tuple[int, int] = (720, 1280)
                 ) -> FrameSource:
-    """The source behind a CLI option: camera, csi, video, rtsp, images, gst or demo."""
+    """The source behind a CLI option: camera, csi, video, rtsp, images, gst or demo.
+
+    An explicit source is opened as given or refused (:class:`SourceError`) naming the
+    device and the fix; nothing falls back to another source.
+    """
+    if kind in ("camera", "csi") and (isinstance(value, bool) or int(value) < 0):
+        raise SourceError(f"--{kind} {value}: a device index is 0 or more (0 = the first)")
+    if kind in ("video", "images", "rtsp", "gst") and not str(value).strip():
+        raise SourceError(f"--{kind}: empty value; give the {kind} to read")
     if kind == "camera":
-        return CaptureSource(int(value), f"camera {value}", True,
-                             f"check it is connected (ls /dev/video*), not used by another "
-                             f"program, and that you may read /dev/video{value}")
+        index = int(value)
+        dev = camera_device(index)
+        # V4L2 by name on Linux: CAP_ANY would also probe other backends (and print their
+        # noise) and could open something other than /dev/videoN.
+        return CaptureSource(index, f"camera {index} ({dev})", True, "", kind="camera",
+                             device=dev, api="v4l2" if os.name == "posix" else None,
+                             on_fail=_camera_hint(index))
     if kind == "csi":
-        if not _has_gstreamer():
-            raise SourceError("--csi needs OpenCV built with GStreamer (JetPack's python3-opencv);"
-                              " pip's opencv-python has none: pip uninstall opencv-python")
+        sensor = int(value)
         h, w = csi_size
-        return CaptureSource(csi_pipeline(int(value), w, h), f"CSI camera {value}", True,
+        if h < 1 or w < 1:
+            raise ConfigError(f"--csi-size {h} {w}: the capture size must be positive (H W), "
+                              f"e.g. --csi-size 720 1280")
+        device = f"nvarguscamerasrc sensor-id={sensor}"
+        if not _has_gstreamer():
+            raise SourceError(f"--csi {sensor} ({device}) needs OpenCV built with GStreamer "
+                              f"(JetPack's python3-opencv); this OpenCV has none (pip's "
+                              f"opencv-python): pip uninstall opencv-python opencv-python-headless")
+        return CaptureSource(csi_pipeline(sensor, w, h), f"CSI camera {sensor} ({device})", True,
                              "check the ribbon cable and that nvargus-daemon runs "
-                             "(sudo systemctl restart nvargus-daemon)", api="gstreamer")
+                             "(sudo systemctl restart nvargus-daemon)", api="gstreamer",
+                             kind="csi", device=device)
     if kind == "video":
         path = Path(str(value))
         if not path.is_file():
             raise SourceError(f"{path}: no such video file")
         return CaptureSource(str(path), str(path), False,
                              "not a video OpenCV can decode; try converting it with "
-                             "ffmpeg -i IN -c:v libx264 OUT.mp4")
+                             "ffmpeg -i IN -c:v libx264 OUT.mp4", kind="video")
     if kind == "rtsp":
         return rtsp_source(str(value), rtsp_latency_ms)
     if kind == "gst":
-        if "appsink" not in str(value):
+        pipe = str(value)
+        shown = _redact_pipeline(pipe)
+        if "appsink" not in pipe:
             raise SourceError("--gst: the pipeline must end in an appsink (e.g. '... ! "
                               "videoconvert ! video/x-raw,format=BGR ! appsink drop=true')")
-        return CaptureSource(str(value), "GStreamer pipeline", True,
+        if not _has_gstreamer():
+            raise SourceError("--gst needs OpenCV built with GStreamer; this OpenCV has none "
+                              "(pip's opencv-python): use JetPack's or your distribution's "
+                              "python3-opencv, or read the stream with --rtsp / --video")
+        return CaptureSource(pipe, "GStreamer pipeline", True,
                              "check it with gst-launch-1.0 (replace appsink by fakesink)",
-                             api="gstreamer")
+                             api="gstreamer", kind="gst", device=shown)
     if kind == "images":
         return ImageFolderSource(str(value))
     if kind == "demo":
         return DemoSource(size)
     raise SourceError(f"unknown source kind {kind!r}")
+
+
+def source_info(source: object) -> dict[str, str]:
+    """``{"kind", "device"}`` of a source, for the JSONL, the summary and the start line."""
+    return {"kind": str(getattr(source, "kind", "custom")),
+            "device": str(getattr(source, "device", "") or getattr(source, "name", "source"))}
