@@ -124,3 +124,66 @@ def test_a_tiny_run_writes_the_documented_schema(tmp_path, monkeypatch, capsys) 
     assert 0 < two["overhead_share"] < 1 and "branches_sequential_ms" in two
     assert [p["peer"] for p in peers] == ["pytorch-eager"] * 2
     assert "## Every configuration" in md.read_text()
+    # depth 0.25 is no thesis row: no accuracy, and none borrowed from another depth
+    assert all(r["accuracy"] is None and r["accuracy_source"] is None for r in ours)
+    # stdout is the report alone: the INT8 quantiser's prints went to logging
+    stdout = capsys.readouterr().out
+    assert stdout.startswith("# edge-seg benchmarks") and "Collecting tensor data" not in stdout
+
+
+def test_accuracy_fields_say_whose_figure_it_is() -> None:
+    from edge import catalog
+    from edge.bench.suite import reported_accuracy
+
+    ms = reported_accuracy(catalog.describe("ssd-isb-multi-shape"))
+    assert ms["accuracy"] == 38.60 and ms["accuracy_metric"] == "mask AP@0.50"
+    assert ms["accuracy_source"] == "thesis, reported"
+    assert "Table 5.5" in ms["accuracy_detail"] and "not measured here" in ms["accuracy_detail"]
+    fcn = reported_accuracy(catalog.describe("mobilenet-fcn8"))
+    assert (fcn["accuracy"], fcn["accuracy_metric"]) == (43.46, "mIoU")
+    none = reported_accuracy(catalog.describe("ssd-isb-multi-shape", alpha=0.25))
+    assert set(none.values()) == {None}
+
+
+def _md_row(config, acc, metric, source, instances=10, semantic=False):
+    ms = {"p50": 20.0, "p90": 21.0, "p99": 22.0, "mean": 20.0}
+    return {"config": config, "precision": "fp32", "instances": instances, "peer": None,
+            "fps": 50.0, "frame_ms": ms, "stages_ms": {"network" if semantic else "detector": ms},
+            "input_size": [640, 640], "accuracy": acc, "accuracy_metric": metric,
+            "accuracy_source": source, "overhead_share": 0.25, "peak_share": None}
+
+
+def test_markdown_has_an_accuracy_column_with_metric_and_source() -> None:
+    from edge.bench.report import markdown
+    from edge.bench.thesis import HARDWARE, ROWS
+
+    report = {"machine": {"cpu": "cpu", "cores": 2, "threads": 2, "date": "d",
+                          "peak_gmacs_fp32": 1.0},
+              "rows": [_md_row("mine", 53.194736, "mask AP@0.50", "measured"),
+                       _md_row("ssd-isb-multi-shape", 38.6, "mask AP@0.50", "thesis, reported"),
+                       _md_row("mobilenet-fcn8", 43.46, "mIoU", "thesis, reported", 0, True),
+                       _md_row("untrained", None, None, None)],
+              "thesis": [r.__dict__ for r in ROWS], "thesis_hardware": HARDWARE, "notes": []}
+    text = markdown(report, budget_ms=30)
+    table = text.split("## Every configuration")[1].split("##")[0]
+    assert "| RSS +MB | accuracy |" in table
+    assert "| 53.19 mask AP@0.50 (measured) |" in table
+    assert "| 38.60 mask AP@0.50 (thesis, reported) |" in table
+    assert "| 43.46 mIoU (thesis, reported) |" in table and table.count("| - |\n") == 1
+    assert "| 25% | - |" in table  # overhead, and a missing peak share
+    thesis = text.split("## The thesis's rows")[1]
+    assert "accuracy (thesis, reported) |" in thesis and "| 8.824 mask AP@0.50 |" in thesis
+    assert "accuracy 53.19 mask AP@0.50 (measured)." in text
+    assert "accuracy 43.46 mIoU (thesis, reported)." in text
+
+
+def test_budget_compares_at_ten_instances_else_the_largest_count() -> None:
+    from edge.bench.suite import budget_load
+
+    rows = [_md_row("a", 30.0, "mask AP@0.50", "measured", 0),
+            _md_row("b", 35.0, "mask AP@0.50", "measured", 30)]
+    assert budget_load(rows) == 30
+    assert choose_for_budget(rows, 50)["config"] == "b"
+    assert choose_for_budget(rows, 50, instances=0)["config"] == "a"
+    assert budget_load(rows + [_md_row("c", 1.0, "mask AP@0.50", "measured", 10)]) == 10
+    assert budget_load([_md_row("f", 1.0, "mIoU", "measured", 0, True)]) is None

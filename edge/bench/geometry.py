@@ -15,6 +15,7 @@ import numpy as np
 from edge import catalog, geometry
 from edge.bench.timing import time_call
 from edge.description import ModelDescription
+from edge.errors import ConfigError
 from edge.architecture import mobilenet_tap_channels
 
 
@@ -34,7 +35,10 @@ def _synthetic_outputs(desc: ModelDescription, anchors: np.ndarray, instances: i
 
 
 def bench_config(name: str, instances: int, repeats: int, seed: int = 0) -> dict[str, Any]:
-    """Per-stage latency of one configuration at ``instances`` detections per frame."""
+    """Per-stage latency of one configuration at ``instances`` detections per frame (0: a
+    frame without detections)."""
+    if instances < 0:
+        raise ConfigError(f"--instances takes detections per frame, 0 or more, got {instances}")
     desc = catalog.describe(name)
     rng = np.random.default_rng(seed)
     hw = desc.input_size

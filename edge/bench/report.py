@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import atomic
-from edge.bench.suite import choose_for_budget, pareto_front
+from edge.bench.suite import budget_load, choose_for_budget, pareto_front
 from edge.optional import require
 
 
@@ -34,6 +34,20 @@ def _f(v: Any, fmt: str = ".1f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def accuracy_text(r: dict[str, Any]) -> str:
+    """``38.60 mask AP@0.50 (thesis, reported)``: value in points, metric and whose figure
+    it is; ``-`` without one."""
+    if r.get("accuracy") is None:
+        return "-"
+    metric = r.get("accuracy_metric") or "accuracy"
+    source = r.get("accuracy_source")
+    return f"{r['accuracy']:.2f} {metric}" + (f" ({source})" if source else "")
+
+
 def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
     m = report["machine"]
     rows = report["rows"]
@@ -49,10 +63,16 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
               "share of the measured matmul peak that inference reaches; act. MB = every "
               "operator's output bytes (detector + one box through each branch), as the thesis "
               "reported memory; RSS +MB = resident memory added by loading and running the "
-              "model (each row's `peak_rss_mb` in the JSON is the process peak so far).", "",
+              "model (each row's `peak_rss_mb` in the JSON is the process peak so far); "
+              "accuracy in points, mask AP@0.50 (SSD-ISB) or mIoU (FCN): *measured* = this "
+              "export on `--data`, exactly as `edge-build eval` computes it (COCO protocol, "
+              "detections down to score 0.05); *thesis, reported* = the thesis's figure for the "
+              "configuration (its weights, data and input size), not a measurement of the "
+              "random-weight model timed here (each row's `accuracy_detail` in the JSON says "
+              "which table).", "",
               "| config | prec | inst | FPS | frame p50 | p99 | preprocess | net | post | crop | "
               "branches (seq) | paste | render | overhead | peak | params | MB on disk | act. MB | "
-              "RSS +MB |", "|" + "---|" * 19]
+              "RSS +MB | accuracy |", "|" + "---|" * 20]
     for r in _ours(rows):
         s = r["stages_ms"]
         net = s.get("detector", s.get("network", {})).get("p50")
@@ -66,10 +86,9 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
             f"{_f(s.get('crop', {}).get('p50'), '.2f')} | {_f(br, '.2f')}"
             f"{f' ({seq:.2f})' if seq is not None else ''} | "
             f"{_f(s.get('paste', {}).get('p50'), '.2f')} | {_f(s.get('render', {}).get('p50'), '.2f')}"
-            f" | {_f(100 * r['overhead_share'] if r.get('overhead_share') is not None else None, '.0f')}% | "
-            f"{_f(100 * r['peak_share'] if r.get('peak_share') else None, '.0f')}% | "
+            f" | {_pct(r.get('overhead_share'))} | {_pct(r.get('peak_share'))} | "
             f"{_f(r.get('params'), ',')} | {_f(r.get('file_mb'))} | {_f(r.get('activation_mb'))} | "
-            f"{_f(r.get('model_rss_mb'))} |")
+            f"{_f(r.get('model_rss_mb'))} | {accuracy_text(r)} |")
     rat = [x for x in ratios(rows) if x["vs_eager"] or x["vs_maskrcnn"]]
     if rat:
         lines += ["", "## Against the peers (same run, same machine)", "",
@@ -90,22 +109,24 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
                          f"{r['stages_ms']['detector']['p50']:.1f} |")
     lines += ["", "## The thesis's rows (reference lines, not comparable hardware)", "",
               f"{report['thesis_hardware']}; memory is TensorFlow's profiler output bytes.", "",
-              "| table | row | input | FPS GPU | FPS CPU | memory MB | params | accuracy |",
+              "| table | row | input | FPS GPU | FPS CPU | memory MB | params | accuracy "
+              "(thesis, reported) |",
               "|---|---|---|---|---|---|---|---|"]
     for t in report["thesis"]:
         lines.append(f"| {t['table']} | {t['row']} | {t['input_size'][0]}x{t['input_size'][1]} "
                      f"| {t['fps_gpu']} | {t['fps_cpu']} | {t['memory_mb']} | {t['params']:,} | "
-                     f"{t['accuracy']} {t['metric']} |")
+                     f"{_f(t['accuracy'], 'g')} {t['metric']} |")
     if budget_ms is not None:
         lines += ["", f"## Budget {budget_ms:g} ms", ""]
-        for task, what in (("instance", "SSD-ISB at 10 instances, mask AP@0.50"),
+        load = budget_load(rows)
+        for task, what in (("instance", f"SSD-ISB at {10 if load is None else load} "
+                                        f"instances, mask AP@0.50"),
                            ("semantic", "FCN, mIoU")):
             best = choose_for_budget(rows, budget_ms, task)
-            lines.append(f"- {what}: " + ("no measured configuration with an accuracy meets it."
+            lines.append(f"- {what}: " + ("no configuration timed here with an accuracy figure meets it."
                          if best is None else
                          f"**{best['config']} {best['precision']}**, p50 "
-                         f"{best['frame_ms']['p50']:.1f} ms, accuracy {best['accuracy']} "
-                         f"({best['accuracy_source']})."))
+                         f"{best['frame_ms']['p50']:.1f} ms, accuracy {accuracy_text(best)}."))
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
@@ -113,7 +134,8 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
 
 def plot(report: dict[str, Any], path: str | Path) -> None:
     """Four panels: latency vs instances, latency vs input size, the speed/accuracy plane
-    with its Pareto front, and the per-stage breakdown at 10 instances."""
+    with its Pareto front, and the per-stage breakdown at 10 instances (else the largest
+    count measured: :func:`edge.bench.suite.budget_load`)."""
     require("matplotlib", "plots (pip install 'edge-seg[bench]')")
     import matplotlib
 
@@ -145,7 +167,8 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
     a.set_title(f"Latency against input size ({curve[0]['config'] if curve else 'not run'})")
     a = ax[1][0]
     # SSD-ISB rows only: mask AP and mIoU are different scales, never one front
-    acc = [r for r in rows if r.get("accuracy") is not None and r["instances"] == 10
+    load = budget_load(rows)
+    acc = [r for r in rows if r.get("accuracy") is not None and r["instances"] == load
            and "network" not in r["stages_ms"]]
     if acc:
         pts = [(r["fps"], r["accuracy"]) for r in acc]
@@ -153,18 +176,20 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
         a.scatter([p[0] for p in pts], [p[1] for p in pts], c=["C3" if i in front else "C0"
                                                               for i in range(len(pts))])
         for r, (x, y) in zip(acc, pts):
-            a.annotate(f"{r['config'].replace('ssd-isb-', '')} {r['precision']}", (x, y),
+            whose = " (thesis)" if r.get("accuracy_source") == "thesis, reported" else ""
+            a.annotate(f"{r['config'].replace('ssd-isb-', '')} {r['precision']}{whose}", (x, y),
                        fontsize=6)
         fp = sorted(pts[i] for i in front)
         a.plot([p[0] for p in fp], [p[1] for p in fp], "C3-", lw=1, label="Pareto front")
         a.legend(fontsize=7)
     a.set_xlabel("FPS on this machine")
-    a.set_ylabel("mask AP@0.50 (source in the table)")
-    a.set_title("Speed / accuracy, SSD-ISB at 10 instances")
+    a.set_ylabel("mask AP@0.50, points ((thesis) = the thesis's reported figure)")
+    a.set_title(f"Speed / accuracy, SSD-ISB at {10 if load is None else load} instances")
     a = ax[1][1]
     stage_names = ["preprocess", "detector", "network", "postprocess", "crop", "branches",
                    "paste", "render"]
-    sel = [r for r in rows if r["instances"] in (10,) or r["stages_ms"].get("network")]
+    sel = [r for r in rows if ("network" not in r["stages_ms"] and r["instances"] == load)
+           or "network" in r["stages_ms"]]
     labels = [f"{r['config'].replace('ssd-isb-', '')}\n{r['precision']}" for r in sel]
     bottom = [0.0] * len(sel)
     for s in stage_names:
@@ -174,7 +199,8 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
             bottom = [b + v for b, v in zip(bottom, vals)]
     a.set_xticks(range(len(sel)), labels, fontsize=5, rotation=90)
     a.set_ylabel("ms (p50)")
-    a.set_title("Where the frame goes (SSD-ISB at 10 instances; FCNs)")
+    a.set_title(f"Where the frame goes (SSD-ISB at {10 if load is None else load} instances; "
+                f"FCNs)")
     a.legend(fontsize=6)
     fig.suptitle(f"edge-seg on {report['machine']['cpu']} ({report['machine']['threads']} "
                  f"threads, {report['machine']['date']})", fontsize=10)

@@ -129,7 +129,7 @@ def run_selftest(export_dir: str | Path, out_dir: str | Path, precisions: list[s
         from edge.backends.tensorrt_backend import TensorRTBackend
         from edge.engines.builder import BuildOptions, build_engines
 
-        engines = Path(engines_dir or out / "engines")
+        engines = Path(out / "engines" if engines_dir is None else engines_dir)
         for p in precisions:
             build_engines(export_dir, engines, BuildOptions(precision=p))
             be = TensorRTBackend(engines, p)

@@ -8,11 +8,20 @@ Instance counts are controlled: the detector network runs for real, then its box
 are replaced by ones that decode to exactly N person boxes taken from synthetic scenes, so
 the cost per instance and per branch is measured whatever the weights. Zoo models are
 exported with random weights (timing does not depend on them) into a cache.
+
+Accuracy has one definition, :func:`edge.evaluate.measure_accuracy` (what ``edge-build
+eval`` reports: COCO's 0.05 score threshold, mask AP@0.50 or mIoU in points). ``--model``
+rows with ``--data`` carry it as ``measured``; zoo rows carry the thesis's reported figure
+for the configuration, if any, as ``thesis, reported`` (never a measurement of ours).
+Library ``print()`` output (exporter, ONNX Runtime's quantiser) is routed to logging, so
+stdout carries only the report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -27,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from edge import catalog
-from edge.bench.thesis import HARDWARE, ROWS as THESIS_ROWS, thesis_accuracy
+from edge.bench.thesis import HARDWARE, ROWS as THESIS_ROWS, thesis_row
 from edge.bench.timing import summarize
 from edge.description import ModelDescription
 from edge.errors import ConfigError
@@ -53,12 +62,25 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def budget_load(rows: list[dict[str, Any]]) -> int | None:
+    """The instance count the budget choice compares SSD-ISB rows at: 10 per frame when it
+    was measured, else the largest count measured (None without instance rows)."""
+    counts = {r["instances"] for r in rows
+              if r.get("peer") is None and "network" not in r["stages_ms"]}
+    if not counts:
+        return None
+    return 10 if 10 in counts else max(counts)
+
+
 def choose_for_budget(rows: list[dict[str, Any]], budget_ms: float, task: str = "instance",
-                      instances: int = 10) -> dict[str, Any] | None:
+                      instances: int | None = None) -> dict[str, Any] | None:
     """The most accurate row of ``task`` whose p50 frame time meets ``budget_ms`` (ties:
-    faster wins); instance rows at ``instances`` per frame. Only our own rows with an
-    accuracy count (peers and reference lines do not), and mask AP is never compared with
-    mIoU."""
+    faster wins); instance rows at ``instances`` per frame (default :func:`budget_load`).
+    Only our own rows with an accuracy count (peers and reference lines do not), and mask
+    AP is never compared with mIoU."""
+    if instances is None:
+        instances = budget_load(rows)
+
     def of_task(r: dict[str, Any]) -> bool:
         semantic = "network" in r["stages_ms"]
         return (task == "semantic") == semantic and (semantic or r["instances"] == instances)
@@ -132,6 +154,45 @@ class ScriptedDetections:
         return self.backend.segment(branch, crops)
 
 
+# --------------------------------------------------------------------------- output
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream that sends each complete line to a logger."""
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        super().__init__()
+        self.logger, self.level, self.pending = logger, level, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            if line.strip():
+                self.logger.log(self.level, "%s", line.rstrip())
+        return len(text)
+
+    def close_pending(self) -> None:
+        if self.pending.strip():
+            self.logger.log(self.level, "%s", self.pending.rstrip())
+        self.pending = ""
+
+
+@contextlib.contextmanager
+def stdout_to_log(logger: logging.Logger = log, level: int = logging.INFO):
+    """Route what libraries ``print()`` (exporters, ONNX Runtime's quantiser) to logging, so
+    stdout carries only ``edge-bench``'s tables."""
+    sink = _LogLines(logger, level)
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        sink.close_pending()
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -180,6 +241,13 @@ def prepare_export(desc: ModelDescription, precisions: list[str], root: Path | N
     root = root or cache_root()
     key = hashlib.sha256(desc.to_json().encode()).hexdigest()[:12]
     out = root / f"{desc.name}-a{desc.alpha}-{desc.input_size[0]}x{desc.input_size[1]}-{key}"
+    with stdout_to_log():
+        _prepare(desc, precisions, root, out, seed)
+    return out
+
+
+def _prepare(desc: ModelDescription, precisions: list[str], root: Path, out: Path,
+             seed: int) -> None:
     meta_path = out / "bench.json"
     fp32_dir = out / "fp32"
     if not meta_path.is_file():
@@ -200,7 +268,6 @@ def prepare_export(desc: ModelDescription, precisions: list[str], root: Path | N
         atomic.write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     if "int8" in precisions and not (out / "int8" / "manifest.json").is_file():
         _calibrate(fp32_dir, out / "int8", desc, root)
-    return out
 
 
 def _calibrate(fp32_dir: Path, out: Path, desc: ModelDescription, root: Path) -> None:
@@ -311,6 +378,9 @@ def rss_mb() -> float:
 
 @dataclass
 class BenchOptions:
+    """What ``edge-bench`` (no command) measures; :meth:`check` refuses values that cannot
+    give a meaningful row (naming the command-line option)."""
+
     configs: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)  # export folders (trained models)
     backend: str = "onnxruntime"
@@ -318,15 +388,94 @@ class BenchOptions:
     input_size: int = 640
     semantic_size: tuple[int, int] | None = None
     alpha: float | None = None
-    instances: list[int] = field(default_factory=lambda: [0, 10, 30])
+    instances: list[int] = field(default_factory=lambda: [0, 10, 30])  # 0 is a valid load
     frames: int = 30
     warmup: int = 3
-    threads: int | None = None
-    data: str | None = None
+    threads: int | None = None  # None: every core
+    data: str | None = None  # accuracy of the --model rows
     peers: bool = True
-    sizes: list[int] = field(default_factory=list)  # latency-vs-input-size curve
+    sizes: list[int] = field(default_factory=list)  # latency-vs-input-size curve; [] = none
     sequential: bool = True
     progress: bool = True
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` (one line, naming the option and the fix) for options
+        that cannot be measured. Cheap: builds descriptions, exports nothing."""
+        check_options(self)
+
+
+def _whole(value: Any, option: str, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{option} takes {what}, got {value!r}")
+    return int(value)
+
+
+def _multiple_of_32(value: Any, option: str, example: str) -> int:
+    v = _whole(value, option, 1, f"a positive multiple of 32 (e.g. {example})")
+    if v % 32:
+        raise ConfigError(f"{option} takes multiples of 32 (e.g. {example}), got {v}; try "
+                          f"{max(32, round(v / 32) * 32)}")
+    return v
+
+
+def check_options(opts: BenchOptions) -> None:
+    """See :meth:`BenchOptions.check`."""
+    known = list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS)
+    for name in opts.configs:
+        if name not in known:
+            raise ConfigError(f"--configs: unknown configuration {name!r}; known: "
+                              f"{', '.join(known)} (or 'all')")
+    for m in opts.models:
+        if not str(m).strip():
+            raise ConfigError("--model takes export folders (edge-build export / calibrate "
+                              "output), got an empty name")
+        if not Path(m).is_dir():
+            raise ConfigError(f"--model {m}: no such folder; pass an export folder "
+                              f"(edge-build export --model M --out DIR)")
+    if not opts.configs and not opts.models:
+        raise ConfigError("nothing to measure: --configs names no configuration; name zoo "
+                          "configurations (--configs all or NAME,...) or pass --model DIR")
+    if not opts.precisions or any(p not in ("fp32", "fp16", "int8") for p in opts.precisions):
+        raise ConfigError(f"--precision takes fp32, fp16, int8 or a comma list, got "
+                          f"{','.join(opts.precisions)!r}")
+    if opts.backend not in ("onnxruntime", "tensorrt"):
+        raise ConfigError(f"--backend takes onnxruntime or tensorrt, got {opts.backend!r}")
+    if opts.alpha is not None and opts.alpha not in catalog.ALPHAS:
+        raise ConfigError(f"--alpha takes one of {', '.join(str(a) for a in catalog.ALPHAS)} "
+                          f"(MobileNet depth multipliers), got {opts.alpha:g}")
+    _multiple_of_32(opts.input_size, "--input-size", "640")
+    if opts.semantic_size is not None:
+        if len(opts.semantic_size) != 2 or any(
+                isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                for v in opts.semantic_size):
+            raise ConfigError(f"--semantic-size takes two positive sizes H W (multiples of 32, "
+                              f"e.g. 512 1024), got {' '.join(map(str, opts.semantic_size))}")
+        for name in opts.configs:
+            if name in catalog.SEMANTIC_CONFIGS:
+                try:
+                    zoo_desc(name, opts.alpha, tuple(opts.semantic_size))
+                except ConfigError as exc:
+                    raise ConfigError(f"--semantic-size: {exc}") from None
+    if not opts.instances:
+        raise ConfigError("--instances takes comma-separated instance counts per frame "
+                          "(0 or more, e.g. 0,10,30), got none")
+    for k in opts.instances:
+        _whole(k, "--instances", 0, "instance counts per frame of 0 or more (e.g. 0,10,30)")
+    _whole(opts.frames, "--frames", 1, "at least 1 timed frame per row (e.g. 30)")
+    _whole(opts.warmup, "warm-up frames", 0, "0 or more frames")
+    if opts.threads is not None:
+        _whole(opts.threads, "--threads", 1,
+               f"at least 1 core (omit it to use all {os.cpu_count() or 1})")
+    if opts.data is not None:
+        if not str(opts.data).strip():
+            raise ConfigError("--data takes a dataset folder, got an empty name")
+        if not opts.models:
+            raise ConfigError("--data measures the accuracy of --model rows; pass --model DIR "
+                              "(zoo rows have random weights: their accuracy is the thesis's)")
+        if not Path(opts.data).exists():
+            raise ConfigError(f"--data {opts.data}: no such file or folder")
+    for s in opts.sizes:
+        _multiple_of_32(s, "--size-curve", "320,480,640")
 
 
 def _row(config: str, desc: ModelDescription, backend: str, precision: str, instances: int,
@@ -356,7 +505,8 @@ def _row(config: str, desc: ModelDescription, backend: str, precision: str, inst
             work = macs["detector"] + per_box * instances
         row["gmacs"] = work / 1e9
         row["gmacs_per_s"] = work / 1e9 / (inference / 1e3) if inference > 0 else None
-        row["peak_share"] = row["gmacs_per_s"] / peak if row["gmacs_per_s"] else None
+        row["peak_share"] = (row["gmacs_per_s"] / peak
+                             if row["gmacs_per_s"] is not None and peak > 0 else None)
     return row
 
 
@@ -369,36 +519,76 @@ def _files_mb(folder: Path, precision: str) -> float:
     return sum((folder / f["file"]).stat().st_size for f in files) / 2**20
 
 
+NO_ACCURACY: dict[str, Any] = {"accuracy": None, "accuracy_metric": None,
+                               "accuracy_source": None, "accuracy_detail": None}
+
+
+def measured_accuracy(folder: str | Path, data: str | Path, precision: str) -> dict[str, Any]:
+    """A row's accuracy fields for a trained export: exactly ``edge-build eval``'s figure
+    (:func:`edge.evaluate.measure_accuracy`), labelled as measured here."""
+    from edge.evaluate import measure_accuracy
+
+    m = measure_accuracy(folder, data, precision)
+    thr = (f", detections down to score {m['score_threshold']:g}"
+           if m["score_threshold"] is not None else "")
+    return {"accuracy": m["accuracy"], "accuracy_metric": m["metric"],
+            "accuracy_source": "measured",
+            "accuracy_detail": f"{precision} graphs on {data}, as edge-build eval computes it"
+                               f"{thr}"}
+
+
+def reported_accuracy(desc: ModelDescription) -> dict[str, Any]:
+    """A zoo row's accuracy fields: the thesis's reported figure for the configuration (its
+    trained weights, data and input size), labelled as the thesis's, or none."""
+    from edge.evaluate import accuracy_metric
+
+    t = thesis_row(desc.name, desc.alpha, desc.isb_skip)
+    if t is None or t.accuracy is None:
+        return dict(NO_ACCURACY)
+    data = "COCO person" if desc.task == "instance" else "Cityscapes"
+    return {"accuracy": t.accuracy, "accuracy_metric": accuracy_metric(desc.task),
+            "accuracy_source": "thesis, reported",
+            "accuracy_detail": f"Table {t.table} '{t.row}': {data} at "
+                               f"{t.input_size[0]}x{t.input_size[1]}, the thesis's weights and "
+                               f"hardware; not measured here (the timed model has random "
+                               f"weights)"}
+
+
 def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
               ) -> dict[str, Any]:
+    from edge.export.onnx_export import read_manifest
     from edge.runtime.model import Pipeline
 
+    check_options(opts)
     say = progress or (lambda msg: log.info("%s", msg))
-    threads = opts.threads or os.cpu_count() or 1
+    # every description and manifest first: bad input fails before any export or timing
+    zoo = []
+    for name in opts.configs:
+        size = (opts.input_size, opts.input_size)
+        if name in catalog.SEMANTIC_CONFIGS:
+            size = (tuple(opts.semantic_size) if opts.semantic_size is not None
+                    else catalog.describe(name).input_size)
+        zoo.append((name, zoo_desc(name, opts.alpha, size)))
+    trained = [(m, ModelDescription.from_dict(read_manifest(m)["description"]))
+               for m in opts.models]
+    threads = opts.threads if opts.threads is not None else (os.cpu_count() or 1)
     peak = peak_gmacs(threads)
     report: dict[str, Any] = {"machine": {**machine_info(threads), "peak_gmacs_fp32": peak},
                               "rows": [], "thesis": [r.__dict__ for r in THESIS_ROWS],
                               "thesis_hardware": HARDWARE, "notes": []}
     jobs: list[tuple[str, ModelDescription, Path, dict[str, Any] | None, bool]] = []
-    for name in opts.configs:
-        size = (opts.input_size, opts.input_size)
-        if name in catalog.SEMANTIC_CONFIGS:
-            size = opts.semantic_size or catalog.describe(name).input_size
-        desc = zoo_desc(name, opts.alpha, size)
+    for name, desc in zoo:
         root = prepare_export(desc, opts.precisions)
         meta = json.loads((root / "bench.json").read_text())
         jobs.append((name, desc, root, meta, False))
-    for m in opts.models:
-        from edge.export.onnx_export import read_manifest
-
-        desc = ModelDescription.from_dict(read_manifest(m)["description"])
+    for m, desc in trained:
         jobs.append((Path(m).name, desc, Path(m), None, True))
 
-    for name, desc, root, meta, trained in jobs:
+    for name, desc, root, meta, is_trained in jobs:
         counts = opts.instances if desc.task == "instance" else [0]
         frames = synthetic_frames(desc.input_size)
         for p in opts.precisions:
-            folder = root if trained else (root / ("int8" if p == "int8" else "fp32"))
+            folder = root if is_trained else (root / ("int8" if p == "int8" else "fp32"))
             rss_before = rss_mb()
             try:
                 pipe = Pipeline.from_dir(folder, backend=opts.backend, precision=p,
@@ -406,18 +596,9 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
             except Exception as exc:  # a precision this export lacks: note it, go on
                 report["notes"].append(f"{name} {p}: {exc}")
                 continue
+            rows = []
             with pipe:
                 real = pipe.core.backend
-                accuracy, source = None, None
-                if trained and opts.data:
-                    from edge.evaluate.runner import evaluate, headline, load_pipeline
-
-                    metrics = evaluate(load_pipeline(folder, precision=p), opts.data,
-                                       progress=False)
-                    accuracy, source = headline(metrics, desc.task), f"measured on {opts.data}"
-                elif not trained:
-                    accuracy = thesis_accuracy(desc.name, desc.alpha, desc.isb_skip)
-                    source = "thesis (COCO person / Cityscapes)" if accuracy is not None else None
                 files_mb = _files_mb(folder, p)
                 for k in counts:
                     say(f"{name} {p} {k} instances")
@@ -427,7 +608,6 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                     stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup)
                     row = _row(name, desc, opts.backend, p, k, stages, totals, meta,
                                files_mb, peak)
-                    row["accuracy"], row["accuracy_source"] = accuracy, source
                     # what loading this model and running it added to the process (freed
                     # memory of earlier rows may be reused, so this is a lower bound)
                     row["model_rss_mb"] = round(max(0.0, rss_mb() - rss_before), 1)
@@ -437,11 +617,27 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                         seq, _ = time_frames(pipe, frames, max(5, opts.frames // 3), 1, False)
                         pipe.core.executor = ex
                         row["branches_sequential_ms"] = summarize(seq.get("branches", []))
-                    report["rows"].append(row)
+                    rows.append(row)
                 pipe.core.backend = real
-    if opts.sizes and jobs:  # Multi-Shape when it is in the run (the thesis's choice)
-        pick = next((j for j in jobs if j[0] == "ssd-isb-multi-shape"), jobs[0])
-        report["size_curve"] = _size_curve(opts, pick, threads, peak, say)
+            # accuracy after the timing, so the evaluation's memory is not in RSS +MB
+            if is_trained and opts.data is not None:
+                say(f"{name} {p} accuracy on {opts.data}")
+                acc = measured_accuracy(folder, opts.data, p)
+            elif is_trained:
+                acc = dict(NO_ACCURACY)
+            else:
+                acc = reported_accuracy(desc)
+            for row in rows:
+                row.update(acc)
+            report["rows"] += rows
+    if opts.sizes:  # Multi-Shape when it is in the run (the thesis's choice)
+        zoo_inst = [j for j in jobs if not j[4] and j[1].task == "instance"]
+        if zoo_inst:
+            pick = next((j for j in zoo_inst if j[0] == "ssd-isb-multi-shape"), zoo_inst[0])
+            report["size_curve"] = _size_curve(opts, pick, threads, peak, say)
+        else:
+            report["notes"].append("--size-curve skipped: it times an SSD-ISB zoo "
+                                   "configuration and the run has none")
     if opts.peers:
         report["rows"] += _peers(opts, jobs, threads, peak, say, report["notes"])
     return report
@@ -558,7 +754,7 @@ def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int, peak: flo
         torch.manual_seed(0)
         model = torchvision.models.detection.maskrcnn_resnet50_fpn(
             weights=None, weights_backbone=None, num_classes=2, min_size=size[0],
-            max_size=max(size), box_score_thresh=0.0, box_detections_per_img=max(1, k)).eval()
+            max_size=max(size), box_score_thresh=0.0, box_detections_per_img=k).eval()
         totals, stages = [], {"network": []}
         n = max(5, opts.frames // 4)
         with torch.inference_mode():

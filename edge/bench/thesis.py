@@ -29,27 +29,27 @@ _I = (640, 640)
 _S = (1024, 2048)
 ROWS: tuple[ThesisRow, ...] = (
     ThesisRow("5.5", "Single-Branch", "ssd-isb-single-branch", 1.0, "fcn8", _I, 51.95, 8.566,
-              852.76, 5790631, 32.58, "mask AP50"),
+              852.76, 5790631, 32.58, "mask AP@0.50"),
     ThesisRow("5.5", "Single-Shape", "ssd-isb-single-shape", 1.0, "fcn8", _I, 56.11, 12.66,
-              405.89, 8862738, 8.824, "mask AP50"),
+              405.89, 8862738, 8.824, "mask AP@0.50"),
     ThesisRow("5.5", "Single-Shape+", "ssd-isb-single-shape-plus", 1.0, "fcn8", _I, 43.68,
-              6.259, 2179.24, 9002580, 34.86, "mask AP50"),
+              6.259, 2179.24, 9002580, 34.86, "mask AP@0.50"),
     ThesisRow("5.5", "Multi-Shape", "ssd-isb-multi-shape", 1.0, "fcn8", _I, 43.68, 7.983,
-              1909.90, 8014288, 38.60, "mask AP50"),
+              1909.90, 8014288, 38.60, "mask AP@0.50"),
     ThesisRow("5.5", "Mask R-CNN (ResNet-101)", None, 1.0, "", _I, 3.87, 0.38, 11927.95,
-              47673551, 73.61, "mask AP50"),
+              47673551, 73.61, "mask AP@0.50"),
     ThesisRow("5.7", "SB-MN0.75", "ssd-isb-single-branch", 0.75, "fcn8", _I, 62.80, 11.57,
-              523.76, 3358647, 30.77, "mask AP50"),
+              523.76, 3358647, 30.77, "mask AP@0.50"),
     ThesisRow("5.7", "SB-FCN16", "ssd-isb-single-branch", 1.0, "fcn16", _I, 65.91, 11.93,
-              365.63, 5765991, 29.80, "mask AP50"),
+              365.63, 5765991, 29.80, "mask AP@0.50"),
     ThesisRow("5.9", "MS-MN0.75", "ssd-isb-multi-shape", 0.75, "fcn8", _I, 50.27, 10.14,
-              652.33, 5211360, 35.97, "mask AP50"),
+              652.33, 5211360, 35.97, "mask AP@0.50"),
     ThesisRow("5.9", "MS-FCN16", "ssd-isb-multi-shape", 1.0, "fcn16", _I, 49.90, 10.85,
-              571.23, 7767888, 32.71, "mask AP50"),
+              571.23, 7767888, 32.71, "mask AP@0.50"),
     ThesisRow("5.9", "MS-NewShapes", "ssd-isb-ms-newshapes", 1.0, "fcn8", _I, 39.30, 5.940,
-              2314.30, 7273069, 36.73, "mask AP50"),
+              2314.30, 7273069, 36.73, "mask AP@0.50"),
     ThesisRow("5.9", "MS-SmallShapes", "ssd-isb-ms-smallshapes", 1.0, "fcn8", _I, 48.28, 9.203,
-              825.22, 7520142, 37.88, "mask AP50"),
+              825.22, 7520142, 37.88, "mask AP@0.50"),
     ThesisRow("4.2", "SqzNet-Base", "squeezenet-fcn16s", 1.0, "", _S, 43.29, 3.69, 2089.03,
               732243, 35.61, "mIoU"),
     ThesisRow("4.2", "SqzNet-FCN8", "squeezenet-fcn8s", 1.0, "", _S, 74.40, 3.74, 2122.40,
@@ -69,9 +69,16 @@ ROWS: tuple[ThesisRow, ...] = (
 )
 
 
-def thesis_accuracy(config: str, alpha: float, isb_skip: str = "fcn8") -> float | None:
-    """The thesis's accuracy for a zoo configuration, if it reported one."""
+def thesis_row(config: str, alpha: float, isb_skip: str = "fcn8") -> ThesisRow | None:
+    """The thesis's row for a zoo configuration, if it reported one."""
     for r in ROWS:
         if r.config == config and r.alpha == alpha and (r.isb_skip in ("", isb_skip)):
-            return r.accuracy
+            return r
     return None
+
+
+def thesis_accuracy(config: str, alpha: float, isb_skip: str = "fcn8") -> float | None:
+    """The thesis's accuracy for a zoo configuration, if it reported one (points: mask
+    AP@0.50 on COCO person or Cityscapes mIoU; the thesis's weights, not a measurement)."""
+    r = thesis_row(config, alpha, isb_skip)
+    return None if r is None else r.accuracy

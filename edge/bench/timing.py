@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edge.errors import ConfigError
+
 
 def summarize(samples_ms: list[float]) -> dict[str, float]:
     """p50/p90/p99 and mean of per-run milliseconds (zeros when there are none)."""
@@ -18,7 +20,10 @@ def summarize(samples_ms: list[float]) -> dict[str, float]:
 
 
 def time_call(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Run ``fn`` ``warmup`` times, then time ``repeats`` calls with a monotonic clock."""
+    """Run ``fn`` ``warmup`` times, then time ``repeats`` (at least 1) calls with a
+    monotonic clock."""
+    if repeats < 1:
+        raise ConfigError(f"--repeats takes at least 1 timed run, got {repeats}")
     for _ in range(warmup):
         fn()
     samples = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -24,11 +25,32 @@ from edge.errors import ConfigError
 STAGES = ("postprocess", "assign", "crop", "paste")
 
 
-def _ints(text: str, what: str) -> list[int]:
+def _ints(text: str, option: str, minimum: int, what: str) -> list[int]:
+    """``"0,10,30"`` -> ``[0, 10, 30]`` (order kept, repeats dropped); empty items are
+    skipped, so ``""`` gives ``[]`` and the caller decides what an empty list means."""
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ConfigError(f"{what} takes comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"{option} takes {what}, got {text!r}") from None
+    if any(v < minimum for v in values):
+        raise ConfigError(f"{option} takes {what}, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def _at_least(value: int | None, option: str, minimum: int, what: str) -> None:
+    """Refuse ``value < minimum`` (``None``, an omitted option, passes)."""
+    if value is not None and value < minimum:
+        raise ConfigError(f"{option} takes {what}, got {value}")
+
+
+def _name(value: str | None, option: str, what: str) -> None:
+    """Refuse an empty file or folder name (``None``, an omitted option, passes)."""
+    if value is not None and not value.strip():
+        raise ConfigError(f"{option} takes {what}, got an empty name")
+
+
+def _precisions(text: str) -> list[str]:
+    return list(dict.fromkeys(parse_precisions(text)))
 
 
 def cmd_geometry(args: argparse.Namespace) -> int:
@@ -36,16 +58,30 @@ def cmd_geometry(args: argparse.Namespace) -> int:
 
     from edge.bench.geometry import bench_config
 
-    names = list(catalog.INSTANCE_CONFIGS) if args.configs == "all" else args.configs.split(",")
+    known = list(catalog.INSTANCE_CONFIGS)
+    if args.configs.strip() == "all":
+        names = known
+    else:
+        names = list(dict.fromkeys(n.strip() for n in args.configs.split(",") if n.strip()))
+        if not names:
+            raise ConfigError(f"--configs takes 'all' or comma-separated SSD-ISB names (e.g. "
+                              f"ssd-isb-multi-shape), got {args.configs!r}")
     for n in names:
-        if n not in catalog.INSTANCE_CONFIGS:
-            raise ConfigError(f"unknown SSD-ISB configuration {n!r}; known: "
-                              f"{', '.join(catalog.INSTANCE_CONFIGS)}")
-    counts = _ints(args.instances, "--instances")
+        if n not in known:
+            raise ConfigError(f"--configs: unknown SSD-ISB configuration {n!r}; known: "
+                              f"{', '.join(known)} (or 'all')")
+    counts = _ints(args.instances, "--instances", 0,
+                   "detections per frame, 0 or more, comma-separated (e.g. 0,10,30)")
+    if not counts:
+        raise ConfigError(f"--instances takes detections per frame, 0 or more, comma-separated "
+                          f"(e.g. 0,10,30), got {args.instances!r}")
+    _at_least(args.repeats, "--repeats", 1, "at least 1 timed run per row (e.g. 30)")
+    _at_least(args.seed, "--seed", 0, "a seed of 0 or more")
+    _name(args.json, "--json", "a file name")
     jobs = [(n, k) for n in names for k in counts]
     rows = [bench_config(n, k, args.repeats, seed=args.seed)
             for n, k in tqdm(jobs, desc="geometry", unit="run", disable=None)]
-    if args.json:
+    if args.json is not None:
         Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     print(f"{'config':28} {'inst':>4} {'masks':>5} " + " ".join(f"{s + ' p50':>15}" for s in STAGES))
     for r in rows:
@@ -57,10 +93,17 @@ def cmd_geometry(args: argparse.Namespace) -> int:
 def cmd_onnx(args: argparse.Namespace) -> int:
     from edge.bench.onnx_models import bench_export
 
-    precisions = parse_precisions(args.precision)
+    _name(args.model, "--model", "an export folder")
+    precisions = _precisions(args.precision)
+    _at_least(args.repeats, "--repeats", 1, "at least 1 timed run per graph (e.g. 30)")
+    _at_least(args.boxes, "--boxes", 0, "crops per branch call, 0 or more (0 times the "
+                                        "detector alone)")
+    _at_least(args.threads, "--threads", 1,
+              f"at least 1 thread (omit it to use all {os.cpu_count() or 1})")
+    _name(args.json, "--json", "a file name")
     rows = [bench_export(args.model, p, args.repeats, args.boxes, args.threads)
             for p in precisions]
-    if args.json:
+    if args.json is not None:
         Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     stages = list(rows[0]["stages_ms"])
     print(f"{'graph':22} " + " ".join(f"{p + ' p50 ms':>14}" for p in precisions)
@@ -75,8 +118,10 @@ def cmd_onnx(args: argparse.Namespace) -> int:
 def cmd_kernels(args: argparse.Namespace) -> int:
     from edge.bench.kernels import run_kernels
 
+    _at_least(args.repeats, "--repeats", 1, "at least 1 timed run per kernel (e.g. 50)")
+    _name(args.json, "--json", "a file name")
     res = run_kernels(args.repeats)
-    if args.json:
+    if args.json is not None:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     print(f"{res['device']} ({res['api']}), theoretical bandwidth {res['peak_gb_s']:.0f} GB/s")
     for r in res["rows"]:
@@ -91,7 +136,11 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from edge.bench.selftest import run_selftest
 
-    precisions = parse_precisions(args.precision)
+    _name(args.export, "--export", "an export folder")
+    _name(args.out, "--out", "a report folder")
+    _name(args.engines, "--engines", "an engine folder (omit it for OUT/engines)")
+    precisions = _precisions(args.precision)
+    _at_least(args.repeats, "--repeats", 1, "at least 1 timed run per stage (e.g. 30)")
     report = run_selftest(args.export, args.out, precisions, args.engines, args.repeats)
     print(f"self-test {report['status'].upper()}: report in "
           f"{Path(args.out) / 'selftest.md'} (and selftest.json)")
@@ -109,25 +158,44 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from edge.bench.report import markdown, plot, write_markdown
     from edge.bench.suite import BenchOptions, choose_for_budget, run_suite
 
-    if args.configs == "all":
+    # --configs: omitted = Multi-Shape (none with --model); 'none' or '' = no zoo rows
+    # (then --model is needed: BenchOptions.check refuses a run with nothing to measure)
+    if args.configs is None:
+        configs = [] if args.model else ["ssd-isb-multi-shape"]
+    elif args.configs.strip().lower() == "all":
         configs = list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS)
-    elif args.configs in ("", "none") or (args.configs is None and args.model):
+    elif args.configs.strip().lower() in ("", "none"):
         configs = []
     else:
-        configs = [c.strip() for c in (args.configs or "ssd-isb-multi-shape").split(",")
-                   if c.strip()]
-    precisions = parse_precisions(args.precision)
+        configs = list(dict.fromkeys(c.strip() for c in args.configs.split(",") if c.strip()))
+    precisions = _precisions(args.precision)
+    instances = _ints(args.instances, "--instances", 0,
+                      "instances per frame, 0 or more, comma-separated (e.g. 0,10,30)")
+    if not instances:
+        raise ConfigError(f"--instances takes instances per frame, 0 or more, comma-separated "
+                          f"(e.g. 0,10,30), got {args.instances!r}")
+    # --size-curve '' (or omitted): no curve
+    sizes = [] if args.size_curve is None else _ints(
+        args.size_curve, "--size-curve", 1,
+        "square input sizes, positive multiples of 32 (e.g. 320,480,640)")
+    if args.budget_ms is not None and not (math.isfinite(args.budget_ms)
+                                           and args.budget_ms > 0):
+        raise ConfigError(f"--budget-ms takes a frame time in milliseconds above 0 (e.g. 150), "
+                          f"got {args.budget_ms:g}")
+    for option in ("json", "markdown", "plot"):
+        _name(getattr(args, option), f"--{option}", "a file name")
+    opts = BenchOptions(configs=configs, models=list(args.model or []), backend=args.backend,
+                        precisions=precisions, input_size=args.input_size, alpha=args.alpha,
+                        instances=instances, frames=args.frames, threads=args.threads,
+                        data=args.data, peers=not args.no_peers, sizes=sizes,
+                        semantic_size=(None if args.semantic_size is None
+                                       else tuple(args.semantic_size)))
+    opts.check()  # every bad value fails here, before any export or timing
     for out in (args.json, args.markdown, args.plot):
-        if out:
+        if out is not None:
             from edge.runtime.sinks import check_writable
 
             check_writable(out, "the report")
-    opts = BenchOptions(configs=configs, models=args.model or [], backend=args.backend,
-                        precisions=precisions, input_size=args.input_size, alpha=args.alpha,
-                        instances=_ints(args.instances, "--instances"), frames=args.frames,
-                        threads=args.threads, data=args.data, peers=not args.no_peers,
-                        sizes=_ints(args.size_curve, "--size-curve") if args.size_curve else [],
-                        semantic_size=tuple(args.semantic_size) if args.semantic_size else None)
     bar = tqdm(desc="edge-bench", unit="row", disable=None)
 
     def progress(msg: str) -> None:
@@ -143,27 +211,34 @@ def cmd_suite(args: argparse.Namespace) -> int:
         for task in ("instance", "semantic"):
             best = choose_for_budget(report["rows"], args.budget_ms, task)
             report["budget"][task] = None if best is None else {
-                **{k: best[k] for k in ("config", "precision", "instances", "accuracy",
-                                        "accuracy_source")},
+                **{k: best.get(k) for k in ("config", "precision", "instances", "accuracy",
+                                            "accuracy_metric", "accuracy_source",
+                                            "accuracy_detail")},
                 "frame_p50_ms": best["frame_ms"]["p50"]}
-    if args.json:
+    argv = getattr(args, "argv", None)
+    report["command"] = "edge-bench " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    if args.json is not None:
         from edge import atomic
 
         atomic.write_text(args.json, json.dumps(report, indent=2) + "\n")
-    report["command"] = "edge-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if args.markdown:
+    if args.markdown is not None:
         header = ""
-        if args.plot:
+        if args.plot is not None:
             rel = os.path.relpath(args.plot, os.path.dirname(os.path.abspath(args.markdown)))
             header = f"![speed, latency curves, speed/accuracy plane, stage breakdown]({rel})\n\n"
         write_markdown(report, args.markdown, args.budget_ms, header=header)
-    if args.plot:
+    if args.plot is not None:
         plot(report, args.plot)
     print(markdown(report, args.budget_ms))
-    if args.budget_ms is not None and not (report["budget"]["instance"]
-                                           or report["budget"]["semantic"]):
-        raise ConfigError(f"no measured configuration with an accuracy meets "
-                          f"{args.budget_ms:g} ms on this machine")
+    if args.budget_ms is not None and report["budget"]["instance"] is None \
+            and report["budget"]["semantic"] is None:
+        if any(r.get("accuracy") is not None for r in report["rows"] if r.get("peer") is None):
+            raise ConfigError(f"no configuration with an accuracy figure meets --budget-ms "
+                              f"{args.budget_ms:g} (p50 frame time) on this machine; raise it")
+        raise ConfigError("--budget-ms needs rows with an accuracy figure and none has one: "
+                          "add --model DIR --data D (measured), or time zoo configurations "
+                          "the thesis reports (depth 1.0 SSD-ISB, FCN rows of Table 4.2)")
     return 0
 
 
@@ -178,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", nargs="+", metavar="DIR",
                    help="export folders of trained models (accuracy with --data)")
     g.add_argument("--configs", default=None,
-                   help="'all', or comma-separated zoo names (default ssd-isb-multi-shape; "
-                        "none with --model)")
+                   help="'all', 'none', or comma-separated zoo names (default "
+                        "ssd-isb-multi-shape; none with --model, which 'none' needs)")
     g.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
     g.add_argument("--precision", default="fp32,int8", help="comma list (default fp32,int8)")
     g.add_argument("--input-size", type=int, default=640,
@@ -189,16 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alpha", type=float,
                    help="MobileNet depth multiplier for zoo models (default: the zoo's, 1.0 "
                         "for SSD-ISB and 0.5 for FCNs)")
-    g.add_argument("--instances", default="0,10,30", help="instances per frame (default 0,10,30)")
-    g.add_argument("--frames", type=int, default=30, help="timed frames per row (after warm-up)")
-    g.add_argument("--threads", type=int, help="cores to use (default: all)")
+    g.add_argument("--instances", default="0,10,30",
+                   help="instances per frame, comma-separated; 0 is a frame with none "
+                        "(default 0,10,30)")
+    g.add_argument("--frames", type=int, default=30,
+                   help="timed frames per row, at least 1 (after warm-up; default 30)")
+    g.add_argument("--threads", type=int, help="cores to use, at least 1 (default: all)")
     g.add_argument("--data", help="dataset for accuracy columns of --model rows")
     g.add_argument("--size-curve", metavar="S1,S2",
-                   help="also time ssd-isb-multi-shape (else the first configuration) at these square "
-                        "input sizes, FP32, 10 instances")
+                   help="also time ssd-isb-multi-shape (else the first SSD-ISB configuration) "
+                        "at these square input sizes (multiples of 32), FP32, 10 instances "
+                        "(else the largest --instances); empty: no curve")
     g.add_argument("--no-peers", action="store_true", help="skip PyTorch eager and Mask R-CNN")
     g.add_argument("--budget-ms", type=float, metavar="X",
-                   help="name the most accurate configuration meeting X ms per frame")
+                   help="name the most accurate configuration meeting X ms per frame "
+                        "(p50, X > 0)")
     g.add_argument("--json", metavar="F", help="write {machine, rows, ...} as JSON")
     g.add_argument("--markdown", metavar="F", help="write the tables as Markdown")
     g.add_argument("--plot", metavar="F.png", help="write the figure")
@@ -209,9 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "mask pasting (NumPy reference path) on seeded synthetic "
                                    "detections.")
     p.add_argument("--configs", default="all", help="'all' or comma-separated SSD-ISB names")
-    p.add_argument("--instances", default="10,30", help="detections per frame, comma-separated")
+    p.add_argument("--instances", default="10,30",
+                   help="detections per frame, comma-separated; 0 is a frame with none")
     p.add_argument("--repeats", type=int, default=30, help="timed runs per row (after warm-up)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic detections "
+                                                      "(0 or more; default 0)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
     p.set_defaults(handler=cmd_geometry)
 
@@ -222,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="export or calibrate output folder")
     p.add_argument("--precision", default="fp32", help="comma list, e.g. fp32,int8")
     p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--boxes", type=int, default=8, help="crops per branch call")
+    p.add_argument("--boxes", type=int, default=8,
+                   help="crops per branch call (default 8; 0 times the detector alone)")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all)")
     p.add_argument("--json", metavar="FILE")
     p.set_defaults(handler=cmd_onnx)
@@ -255,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    parser = build_parser()
+    parser.set_defaults(argv=list(sys.argv[1:] if argv is None else argv))
+    return run(parser, argv)
 
 
 if __name__ == "__main__":
