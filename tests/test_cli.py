@@ -100,3 +100,15 @@ def test_bench_geometry_writes_json(tmp_path, capsys) -> None:
     assert rows[0]["config"] == "ssd-isb-multi-shape" and rows[0]["detections"] == 5
     assert set(rows[0]["stages_ms"]) == {"postprocess", "assign", "crop", "paste"}
     assert bench.main(["geometry", "--configs", "nope"]) == 2
+
+
+@pytest.mark.parametrize("main, argv", [
+    (run.main, ["--frames", "x"]),
+    (build.main, ["train", "--batch-size", "z"]),
+    (bench.main, ["geometry", "--repeats", "x"]),
+    (run.main, ["--camera", "0", "--video", "a.mp4"]),
+])
+def test_usage_errors_are_one_line_naming_help(main, argv, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("--help)") and "error: argument" in err[0]

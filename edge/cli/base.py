@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from edge import __version__
 from edge.errors import EdgeError
@@ -20,9 +21,18 @@ log = logging.getLogger("edge")
 Handler = Callable[[argparse.Namespace], int]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other refusal (``edge-run: error: argument
+    --frames: invalid int value: 'x' (see edge-run --help)``), exit 2; ``--help`` keeps
+    the full usage. Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog=prog, description=description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v info, -vv debug); show tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
