@@ -16,12 +16,20 @@ Ranges are computed with ONNX Runtime's calibrators (entropy, max or percentile)
 calibration set passed through the runtime's preprocessing; branch graphs calibrate on
 crops of the FP32 detector's own detections. Ranges are cached per graph, so an
 interrupted run resumes; every file is written under a temporary name, then renamed.
+
+The output folder is assembled in ``<out>.partial`` and moved into place only when it
+is complete (manifest last): a failed run never leaves ``<out>`` half-written. A
+staging folder left by an interrupted run (Ctrl-C) is reused, so the next run resumes
+from its cached ranges; a run that fails with an error removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,17 +159,56 @@ def _fixed_batches(names: tuple[str, ...], crops: list[list[np.ndarray]],
             for i in range(0, n - size + 1, size)]
 
 
+class _LineBuffer(io.TextIOBase):
+    """A text stream collecting complete, non-blank lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        parts = (self._pending + text).split("\n")
+        self._pending = parts.pop()
+        self.lines.extend(p.rstrip() for p in parts if p.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending.strip():
+            self.lines.append(self._pending.rstrip())
+        self._pending = ""
+
+
+@contextlib.contextmanager
+def _library_output_to_debug_log():
+    """Keep quantizer noise off stdout and the root logger for the duration of the block.
+
+    ONNX Runtime's calibrators ``print()`` a progress line per tensor batch ("Collecting
+    tensor data..."): those go to this module's DEBUG log (``-vv``), not to a command's
+    stdout. The quantizer also warns per bias on the root logger: silenced below ERROR."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    sink = _LineBuffer()
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        root.setLevel(level)
+        sink.flush()
+        for line in sink.lines:
+            log.debug("quantizer: %s", line)
+
+
 def _quantize(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: str,
               target: str, ranges: Path, exclude: list[str]) -> None:
     q = require("onnxruntime.quantization", "INT8 calibration")
     tmp = dst.with_name(dst.name + ".tmp")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))  # the quantizer warns per bias on the root logger
-    try:
+    with _library_output_to_debug_log():
         _quantize_static(q, src, tmp, feeds, method, target, ranges, exclude)
-    finally:
-        root.setLevel(level)
     atomic.replace(tmp, dst)
 
 
@@ -255,10 +302,9 @@ def _sensitive_nodes(path: Path) -> list[str]:
 
 def _metric(export_dir: Path, precision: str, holdout: str) -> float:
     """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime."""
-    from edge.evaluate.runner import evaluate, headline, load_pipeline
+    from edge.evaluate import measure_accuracy
 
-    pipe = load_pipeline(export_dir, precision=precision, score_threshold=0.05)
-    return headline(evaluate(pipe, holdout, progress=False), pipe.desc.task)
+    return measure_accuracy(export_dir, holdout, precision)["accuracy"]
 
 
 def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str | Path,
@@ -266,20 +312,75 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
                      max_drop: float = 1.0, trt: str = "10.3",
                      progress: bool = True) -> dict[str, Any]:
     """Calibrate every FP32 graph of ``export_dir`` into ``out_dir`` (a complete export
-    folder: the FP32/FP16 graphs are copied beside the INT8 ones) and run the gate."""
+    folder: the FP32/FP16 graphs are copied beside the INT8 ones) and run the gate.
+
+    Everything that can be refused (the export, the set's preprocessing, ``out_dir``,
+    the holdout dataset) is checked before any calibration. The folder is assembled in
+    ``<out_dir>.partial`` and moved into place complete (see the module notes)."""
     from edge.export.onnx_export import MANIFEST, read_manifest, sha256_file
 
     src, out = Path(export_dir), Path(out_dir)
     manifest = read_manifest(src)
     desc = ModelDescription.from_dict(manifest["description"], source=str(src / MANIFEST))
+    _ort_method(method)
+    if trt not in TRT_CACHE_VERSIONS:
+        raise ConfigError(f"unknown TensorRT cache version {trt!r}; use "
+                          f"{', '.join(TRT_CACHE_VERSIONS)}")
     expected = preprocessing_hash(desc)
     if cset.preprocessing_hash and cset.preprocessing_hash != expected:
         raise ConfigError(f"calibration set {cset.name} was drawn for preprocessing "
                           f"{cset.preprocessing_hash}, this model uses {expected}; re-create "
                           f"the set for this model")
-    cset.preprocessing_hash = expected
     if src.resolve() == out.resolve():
         raise ConfigError("--out must differ from --export: calibrate writes a new folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise ConfigError(f"--out {out}: not empty and not an export folder (no {MANIFEST}); "
+                          f"choose a new or empty folder")
+    if holdout is not None:
+        from edge.evaluate.runner import check_dataset
+
+        check_dataset(desc, holdout, option="--holdout")
+    cset.preprocessing_hash = expected
+
+    stage = out.with_name(out.name + ".partial")
+    resumed = stage.is_dir()
+    if resumed:
+        log.info("resuming from %s (left by an interrupted run)", stage)
+    try:
+        gate = _calibrate_into(src, manifest, desc, cset, stage, method, holdout, max_drop, trt,
+                               progress, sha256_file, MANIFEST)
+    except KeyboardInterrupt:
+        raise  # keep the staging folder: the next run resumes from its ranges
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _move_into_place(stage, out, MANIFEST)
+    return gate
+
+
+def _move_into_place(stage: Path, out: Path, manifest_name: str) -> None:
+    """Move the finished staging folder to ``out``: a rename when ``out`` does not exist;
+    otherwise file by file over the previous export, the manifest last, so ``out``
+    always holds a complete export (other files in it are left alone)."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        stage.rename(out)
+        return
+    files = sorted(p for p in stage.rglob("*") if p.is_file())
+    for f in sorted(files, key=lambda p: p.name == manifest_name):
+        dst = out / f.relative_to(stage)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        atomic.replace(f, dst)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _calibrate_into(src: Path, manifest: dict[str, Any], desc: ModelDescription,
+                    cset: CalibrationSet, out: Path, method: str, holdout: str | None,
+                    max_drop: float, trt: str, progress: bool, sha256_file,
+                    manifest_name: str) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ranges").mkdir(exist_ok=True)
     kept = [f for f in manifest["files"] if f["precision"] in ("fp32", "fp16")]
@@ -313,7 +414,7 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
     def write_manifest(int8: list[dict[str, Any]], gate: dict[str, Any]) -> None:
         new = {**manifest, "files": kept + int8, "calibration": {
             "set": cset.describe(), "method": method, "gate": gate}}
-        atomic.write_text(out / MANIFEST, json.dumps(new, indent=2) + "\n")
+        atomic.write_text(out / manifest_name, json.dumps(new, indent=2) + "\n")
 
     attempts: list[Attempt] = []
     plan = [(method, False), (method, True)] + [(m, True) for m in METHODS if m != method]

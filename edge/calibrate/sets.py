@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,20 +45,35 @@ class CalibrationSet:
     @classmethod
     def load(cls, ref: str | Path) -> CalibrationSet:
         """A manifest file, a set name in ``calibration/``, or an image folder / COCO JSON /
-        video used directly (uniform random sample of ``DEFAULT_COUNT``, seed 0)."""
+        video used directly (uniform random sample of ``DEFAULT_COUNT``, seed 0).
+
+        A manifest's relative ``path`` is relative to the manifest's folder (what
+        :meth:`save` writes); manifests written before that, relative to the working
+        directory, are still found there."""
         p = Path(ref)
         if p.is_dir():
             return cls(name=p.name, kind="images", path=str(p))
         if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"):
             return cls(name=p.stem, kind="video", path=str(p))
         if p.suffix == ".json" and p.is_file():
-            data = json.loads(p.read_text())
+            try:
+                data = json.loads(p.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DatasetError(f"{p}: not valid JSON ({exc})") from exc
+            if not isinstance(data, dict):
+                raise DatasetError(f"{p}: not a calibration-set manifest or COCO file")
             if "images" in data and "annotations" in data:
                 return cls(name=p.parent.name, kind="coco", path=str(p))
             try:
-                return cls(**data)
+                cset = cls(**data)
             except TypeError as exc:
                 raise DatasetError(f"{p}: not a calibration-set manifest ({exc})") from exc
+            source = Path(cset.path)
+            if not source.is_absolute():
+                beside = p.parent / source
+                if beside.exists() or not source.exists():
+                    cset.path = os.path.normpath(beside)
+            return cset
         named = Path("calibration") / f"{ref}.json"
         if named.is_file():
             return cls.load(named)
@@ -65,7 +81,14 @@ class CalibrationSet:
                            f"COCO JSON or a manifest (calibration/<name>.json)")
 
     def save(self, path: str | Path) -> None:
-        atomic.write_text(path, json.dumps(asdict(self), indent=2) + "\n")
+        """Write the manifest; a relative source path is stored relative to the manifest's
+        folder (so :meth:`load` finds it from any working directory), an absolute one as is."""
+        path = Path(path)
+        data = asdict(self)
+        if not Path(self.path).is_absolute():
+            data["path"] = Path(os.path.relpath(Path(self.path).absolute(),
+                                                path.parent.absolute())).as_posix()
+        atomic.write_text(path, json.dumps(data, indent=2) + "\n")
 
     def frames_bgr(self) -> list[np.ndarray]:
         """The sampled frames, BGR uint8, in a fixed order. Refuses empty or tiny sets."""
@@ -101,6 +124,7 @@ class CalibrationSet:
             if len(frames) < MIN_FRAMES:
                 raise DatasetError(f"{self.path}: read {len(frames)} calibration frames, need at "
                                    f"least {MIN_FRAMES}; check the video")
+            self.count = len(frames)
             return frames
         raise DatasetError(f"calibration set {self.name}: unknown kind {self.kind!r}")
 
@@ -108,7 +132,11 @@ class CalibrationSet:
         if available < MIN_FRAMES:
             raise DatasetError(f"{where}: {available} calibration images found, need at least "
                                f"{MIN_FRAMES} (and {WARN_BELOW}+ for stable INT8 ranges)")
+        if self.count < 1:
+            raise DatasetError(f"calibration set {self.name}: count must be at least 1, got "
+                               f"{self.count}")
         n = min(self.count, available)
+        self.count = n  # what the set really is: recorded in manifests as the frames used
         if n < WARN_BELOW:
             log.warning("calibration set %s: %d frames; below %d INT8 ranges are often unstable",
                         self.name, n, WARN_BELOW)

@@ -15,11 +15,49 @@ from typing import Any
 from edge import catalog
 from edge.cli.base import add_input_size, make_parser, parse_precisions, run
 from edge.errors import ConfigError
+from edge.evaluate import EVAL_SCORE_THRESHOLD
 from edge.optional import require
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = "Build pipeline for edge-seg models: zoo, datasets, training, evaluation, ONNX export."
+
+
+DEFAULT_ISB_SKIP = "fcn8"
+
+
+def _at_least(option: str, value: float | None, lowest: float, why: str = "") -> None:
+    """Refuse ``value`` below ``lowest`` (None = not given, left to the default)."""
+    if value is not None and value < lowest:
+        bound = "0 or more" if lowest == 0 else f"at least {lowest:g}"
+        raise ConfigError(f"{option} must be {bound}{why}, got {value:g}")
+
+
+def _not_empty(option: str, value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise ConfigError(f"{option} is empty; give a value or leave the option out")
+
+
+def _check_input_size(args: argparse.Namespace) -> None:
+    size = getattr(args, "input_size", None)
+    if size is not None and (size[0] <= 0 or size[1] <= 0):
+        raise ConfigError(f"--input-size takes a positive height and width (multiples of 32, "
+                          f"e.g. 480 480), got {size[0]} {size[1]}")
+
+
+def _is_squeezenet(name: str) -> bool:
+    cfg = catalog.SEMANTIC_CONFIGS.get(name)
+    return cfg is not None and cfg.backbone == "squeezenet1_1"
+
+
+def _check_zoo_options(name: str, args: argparse.Namespace) -> None:
+    """Refuse options that do not apply to zoo model ``name`` instead of ignoring them."""
+    if getattr(args, "isb_skip", None) is not None and name in catalog.SEMANTIC_CONFIGS:
+        raise ConfigError(f"--isb-skip applies to SSD-ISB models; {name} is a semantic (FCN) "
+                          f"model: drop --isb-skip")
+    if getattr(args, "alpha", None) is not None and _is_squeezenet(name):
+        raise ConfigError(f"--alpha is MobileNet's depth multiplier; {name} is SqueezeNet, "
+                          f"which has none: drop --alpha")
 
 
 def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -30,14 +68,14 @@ def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
     task_is_semantic = name in catalog.SEMANTIC_CONFIGS
     options: dict[str, Any] = {}
-    if args.input_size:
+    if args.input_size is not None:
         options["input_size"] = tuple(args.input_size)
-    if args.num_classes:
+    if args.num_classes is not None:
         options["num_classes"] = args.num_classes
-    if args.alpha is not None and not (task_is_semantic and name.startswith("squeezenet")):
+    if args.alpha is not None and not _is_squeezenet(name):
         options["alpha"] = args.alpha
     if not task_is_semantic:
-        options["isb_skip"] = args.isb_skip
+        options["isb_skip"] = args.isb_skip or DEFAULT_ISB_SKIP
     desc = catalog.describe(name, **options)
     with torch.device("meta"):  # shapes only: no weights are allocated or initialised
         model = build_model(desc)
@@ -78,9 +116,13 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    _at_least("--num-classes", args.num_classes, 1)
+    _check_input_size(args)
     names = args.names or catalog.model_names()
     for n in names:
         catalog.summary(n)  # raises ConfigError naming the known models
+    for n in args.names:  # options named with an explicit model must apply to it
+        _check_zoo_options(n, args)
     rows = [_model_row(n, args) for n in names]
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
@@ -90,46 +132,134 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_summary(summary: dict[str, Any]) -> str:
+    lines = []
+    d = summary.get("dataset")
+    if d is not None:
+        size = "x".join(str(v) for v in d["size"])
+        removed = f" (replaced {d['removed']} old files)" if d.get("removed") else ""
+        lines.append(f"wrote {d['images']} images ({size}, seed {d['seed']}) to {d['out']}"
+                     f"{removed}: {d['instances']} person instances ({d['crowd']} crowd, "
+                     f"ignored)")
+        lines.append(f"  {d['out']}/images/*.jpg, {d['out']}/labels/*.png (semantic labels), "
+                     f"{d['out']}/annotations.json (COCO), {d['out']}/semantic.json")
+    v = summary.get("video")
+    if v is not None:
+        lines.append(f"wrote video {v['out']}: {v['frames']} frames at {v['fps']:g} fps, "
+                     f"{'x'.join(str(x) for x in v['size'])}")
+    return "\n".join(lines)
+
+
 def cmd_dataset_synth(args: argparse.Namespace) -> int:
     from edge.data.synth import write_dataset, write_video
 
     h, w = args.size
     if h < 64 or w < 64:
         raise ConfigError(f"--size must be at least 64x64, got {h}x{w}")
+    _at_least("--images", args.images, 0)
+    _at_least("--workers", args.workers, 1, " (1 renders in this process)")
+    _at_least("--seed", args.seed, 0)
+    _not_empty("--out", args.out)
+    _not_empty("--video", args.video)
+    if args.video is not None:
+        _at_least("--frames", args.frames, 1, " with --video")
+    if args.images == 0 and args.video is None:
+        raise ConfigError("nothing to do: give --images N (N >= 1) and/or --video FILE")
     summary: dict[str, Any] = {}
     if args.images:
         summary["dataset"] = write_dataset(args.out, args.images, (h, w), args.seed,
-                                           workers=args.workers)
-    if args.video:
+                                           workers=args.workers, overwrite=args.overwrite,
+                                           keep=[args.video] if args.video else [])
+    if args.video is not None:
         summary["video"] = write_video(args.video, args.frames, (h, w), args.seed)
-    if not summary:
-        raise ConfigError("nothing to do: give --images N and/or --video FILE")
-    print(json.dumps(summary, indent=2) if args.json else
-          "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    print(json.dumps(summary, indent=2) if args.json else _synth_summary(summary))
     return 0
 
 
 def _description_for_training(args: argparse.Namespace, class_names: tuple[str, ...]):
-    """Description of the model to train: a zoo name with options, or a checkpoint's."""
+    """Description of the model to train: a zoo name with options, or a checkpoint's /
+    weights file's (whose options win: a different explicit one is refused)."""
     from edge.train.checkpoint import read_description
 
     if args.model in catalog.model_names():
         options: dict[str, Any] = {"class_names": class_names}
-        if args.input_size:
+        if args.input_size is not None:
             options["input_size"] = tuple(args.input_size)
         if args.alpha is not None:
             options["alpha"] = args.alpha
         if args.model in catalog.INSTANCE_CONFIGS:
-            options["isb_skip"] = args.isb_skip
+            options["isb_skip"] = args.isb_skip or DEFAULT_ISB_SKIP
         return catalog.describe(args.model, **options)
-    return read_description(args.model)
+    desc = read_description(args.model)
+    _check_zoo_options(desc.name, args)
+    given = {"--alpha": (args.alpha, desc.alpha),
+             "--input-size": (None if args.input_size is None else tuple(args.input_size),
+                              tuple(desc.input_size)),
+             "--isb-skip": (args.isb_skip, desc.isb_skip if desc.task == "instance" else None)}
+    for option, (value, own) in given.items():
+        if value is not None and value != own:
+            shown = " ".join(str(v) for v in value) if isinstance(value, tuple) else value
+            has = (" ".join(str(v) for v in own) if isinstance(own, tuple) else own)
+            raise ConfigError(f"{option} {shown}: {args.model} is a {desc.name} with "
+                              f"{option} {has if has is not None else '(none: not an SSD-ISB)'}"
+                              f", which it keeps; drop {option}, or start a new run from a zoo "
+                              f"name with --init {args.model}")
+    return desc
+
+
+def _check_out_folder(out: Path, desc, resume: str | None) -> None:
+    """Refuse to overwrite another run's checkpoint in ``out``."""
+    from edge.errors import ModelFileError
+    from edge.train.checkpoint import read_description
+
+    last = out / "last.pt"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; give a folder")
+    if not last.is_file():
+        return
+    try:
+        other = read_description(last)
+    except (ModelFileError, ConfigError):
+        raise ConfigError(f"--out {out}: holds a last.pt that is not a readable edge-seg "
+                          f"checkpoint; choose another --out") from None
+    if other != desc:
+        raise ConfigError(f"--out {out}: holds a checkpoint of another model or options "
+                          f"({other.name}, {last}); choose another --out (resume that run with "
+                          f"--model {last})")
+    if resume is None:
+        raise ConfigError(f"--out {out}: already holds a {desc.name} run ({last}); resume it "
+                          f"with --model {last}, or choose another --out")
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    _check_input_size(args)
+    _at_least("--steps", args.steps, 1)
+    _at_least("--batch-size", args.batch_size, 1)
+    _at_least("--accumulate", args.accumulate, 1, " (1 = no accumulation)")
+    _at_least("--checkpoint-every", args.checkpoint_every, 1, " step")
+    _at_least("--workers", args.workers, 0, " (0 loads data in the training process)")
+    _at_least("--threads", args.threads, 1, " (leave it out for torch's default)")
+    _at_least("--seed", args.seed, 0)
+    _at_least("--mask-weight", args.mask_weight, 0, " (0 trains no masks)")
+    if args.lr is not None and not args.lr > 0:
+        raise ConfigError(f"--lr must be positive, got {args.lr:g}")
+    for option in ("model", "out", "data", "split", "init", "resume"):
+        _not_empty(f"--{option}", getattr(args, option))
+    if args.categories is not None:
+        for c in args.categories:
+            _not_empty("--categories", c)
+    if args.model in catalog.model_names():
+        _check_zoo_options(args.model, args)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     require("torch", "edge-build train")
     from edge.data.sources import open_instances, open_semantic
-    from edge.train.trainer import make_config, train
+    from edge.train.devices import parse_device
+    from edge.train.trainer import check_config, is_main_process, make_config, train
 
+    _check_train_args(args)
+    device = "auto" if args.device is None else parse_device(args.device)
     if args.model in catalog.model_names():
         task, names = ("instance" if args.model in catalog.INSTANCE_CONFIGS else "semantic"), None
     else:
@@ -137,20 +267,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         resumed = read_description(args.model)
         task, names = resumed.task, list(resumed.class_names)
+    if task == "semantic" and args.categories is not None:
+        raise ConfigError("--categories picks COCO categories for SSD-ISB models; semantic "
+                          "models train on every class of the label folder: drop --categories")
+    if task == "semantic" and args.mask_weight is not None:
+        raise ConfigError("--mask-weight weighs the SSD-ISB mask loss; semantic models have "
+                          "none: drop --mask-weight")
+    resume = args.resume or (args.model if Path(args.model).suffix == ".pt" else None)
+    init = args.init or (args.model if Path(args.model).suffix == ".npz" else None)
+    cfg = make_config(args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      accumulate=args.accumulate, seed=args.seed, workers=args.workers,
+                      device=device, augment=not args.no_augment,
+                      mask_weight=args.mask_weight, threads=args.threads,
+                      checkpoint_every=args.checkpoint_every)
+    check_config(cfg)
     if task == "instance":
         reader: Any = open_instances(args.data, args.categories or names)
     else:
         reader = open_semantic(args.data, args.split)
     desc = _description_for_training(args, tuple(reader.class_names))
-    resume = args.resume or (args.model if Path(args.model).suffix == ".pt" else None)
-    init = args.init or (args.model if Path(args.model).suffix == ".npz" else None)
-    cfg = make_config(args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                      accumulate=args.accumulate, seed=args.seed, workers=args.workers,
-                      device=args.device, augment=not args.no_augment,
-                      mask_weight=args.mask_weight, threads=args.threads,
-                      checkpoint_every=args.checkpoint_every)
+    _check_out_folder(Path(args.out), desc, resume)
     summary = train(desc, reader, args.out, cfg, init=init, resume=resume)
     summary["model"] = desc.name
+    if not is_main_process():  # under torchrun only rank 0 reports
+        return 0
     if args.json:
         print(json.dumps(summary, indent=2))
     elif summary["loss_first"] is None:
@@ -172,14 +312,16 @@ def _print_instance_metrics(m: dict[str, Any]) -> None:
               f"{r['AR10_50']:6.3f} {r['AR100_50']:6.3f}")
 
 
-def _evaluate(args: argparse.Namespace, precision: str, results: str | None) -> dict[str, Any]:
+def _evaluate(args: argparse.Namespace, source, results: str | None) -> dict[str, Any]:
     from edge.evaluate.runner import evaluate, load_pipeline
 
-    pipeline = load_pipeline(args.model, args.device, precision, args.score_threshold)
+    pipeline = load_pipeline(source.ref, precision=source.precision,
+                             score_threshold=args.score_threshold, source=source)
     metrics = evaluate(pipeline, args.data, args.split, results)
     desc = pipeline.desc
     metrics["model"] = {"ref": args.model, "name": desc.name, "task": desc.task,
-                        "precision": precision}
+                        "precision": source.precision, "backend": source.backend,
+                        "device": source.device, "path": str(source.path)}
     return metrics
 
 
@@ -191,11 +333,24 @@ def _print_semantic_metrics(m: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from edge.evaluate.runner import resolve_model
+
     precisions = parse_precisions(args.precision)
-    if len(precisions) > 1 and not Path(args.model).is_dir():
-        raise ConfigError("several precisions need an export folder (checkpoints are FP32)")
-    if len(precisions) == 1:
-        metrics = _evaluate(args, precisions[0], args.results)
+    if len(set(precisions)) != len(precisions):
+        raise ConfigError(f"--precision {args.precision}: a precision is listed twice")
+    for option in ("model", "data", "split", "json", "results"):
+        _not_empty(f"--{option}", getattr(args, option))
+    if not 0.0 <= args.score_threshold <= 1.0:
+        raise ConfigError(f"--score-threshold must be between 0 (keep every detection) and 1, "
+                          f"got {args.score_threshold:g}")
+    # every precision is resolved (and refused) before the first evaluation starts
+    sources = [resolve_model(args.model, p, args.device) for p in precisions]
+    if len(sources) == 1:
+        metrics = _evaluate(args, sources[0], args.results)
+        m = metrics["model"]
+        print(f"{m['name']} at {m['precision']} through "
+              f"{'ONNX Runtime' if m['backend'] == 'onnxruntime' else 'PyTorch'} "
+              f"({m['path']}) on {m['device']}")
         if metrics["model"]["task"] == "instance":
             _print_instance_metrics(metrics)
         else:
@@ -204,21 +359,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         if args.results:
             raise ConfigError("--results takes one precision at a time")
-        runs = {p: _evaluate(args, p, None) for p in precisions}
+        runs = {s.precision: _evaluate(args, s, None) for s in sources}
         instance = next(iter(runs.values()))["model"]["task"] == "instance"
         keys = ("AP50", "AP", "AP75", "APm_50", "APl_50", "AR100_50") if instance else (
             "mIoU", "pixel_accuracy", "mean_class_accuracy")
-        print(f"{'precision':10} " + " ".join(f"{k:>9}" for k in keys))
+        print(f"{'precision':10} {'backend':12} " + " ".join(f"{k:>9}" for k in keys))
         for p, m in runs.items():
             row = m["segm"] if instance else m
-            print(f"{p:10} " + " ".join(f"{row[k]:9.4f}" for k in keys))
+            print(f"{p:10} {m['model']['backend']:12} " + " ".join(f"{row[k]:9.4f}" for k in keys))
         out = {"by_precision": runs}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 
+OPSETS = (13, 20)  # QDQ per-channel needs 13; TensorRT 10.x parses up to 20 (8.6: 17)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    _check_input_size(args)
+    _not_empty("--model", args.model)
+    _not_empty("--out", args.out)
+    if not OPSETS[0] <= args.opset <= OPSETS[1]:
+        raise ConfigError(f"--opset takes {OPSETS[0]} to {OPSETS[1]} (default 17, the newest "
+                          f"TensorRT 8.6 parses), got {args.opset}")
     require("torch", "edge-build export")
     from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
     from edge.export.onnx_export import export_onnx
@@ -230,14 +394,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         from edge.models.zoo import build_model
 
         options: dict[str, Any] = {}
-        if args.input_size:
+        if args.input_size is not None:
             options["input_size"] = tuple(args.input_size)
         desc = catalog.describe(args.model, **options)
         model = build_model(desc).eval()
         log.warning("exporting %s with random weights (a zoo name, not a checkpoint)", desc.name)
     else:
         desc, model, _ = load_model(args.model)
-        if args.input_size and tuple(args.input_size) != desc.input_size:
+        if args.input_size is not None and tuple(args.input_size) != desc.input_size:
             desc = desc.replace(input_size=tuple(args.input_size))
             model.desc = desc
     manifest = export_onnx(desc, model, args.out, opset=args.opset, fp16=not args.no_fp16)
@@ -269,6 +433,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edge.export.onnx_export import read_manifest
     from edge.export.trt_support import SOURCE, check_model
 
+    _not_empty("EXPORT", args.export)
     root = Path(args.export)
     files = [root / f["file"] for f in read_manifest(root)["files"]] if root.is_dir() else [root]
     reports = [check_model(str(f)) for f in files]
@@ -292,9 +457,15 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from edge.engines.builder import BuildOptions, build_engines
 
     if args.workspace < 16:
-        raise ConfigError("--workspace is in MiB and must be at least 16")
+        raise ConfigError(f"--workspace is in MiB and must be at least 16, got {args.workspace}")
     if args.opt_level is not None and not 0 <= args.opt_level <= 5:
-        raise ConfigError("--opt-level takes 0 (fastest build) to 5 (most tactics)")
+        raise ConfigError(f"--opt-level takes 0 (fastest build) to 5 (most tactics), got "
+                          f"{args.opt_level}")
+    _at_least("--dla", args.dla, 0, " (DLA cores are numbered from 0)")
+    _at_least("--max-boxes", args.max_boxes, 1, " (boxes per branch engine call)")
+    _not_empty("--timing-cache", args.timing_cache)
+    _not_empty("--export", args.export)
+    _not_empty("--out", args.out)
     folder = build_engines(args.export, args.out, BuildOptions(
         precision=args.precision, workspace_mb=args.workspace, dla_core=args.dla,
         opt_level=args.opt_level, timing_cache=args.timing_cache, max_boxes=args.max_boxes))
@@ -309,35 +480,49 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    _at_least("--count", args.count, 1, " frame")
+    _at_least("--seed", args.seed, 0)
+    for option in ("export", "set", "out", "holdout", "save_set"):
+        _not_empty(f"--{option.replace('_', '-')}", getattr(args, option))
+    if args.save_set is not None and Path(args.save_set).name != args.save_set:
+        raise ConfigError(f"--save-set takes a name (recorded as calibration/NAME.json), not a "
+                          f"path: {args.save_set!r}")
     require("onnxruntime", "edge-build calibrate")
     from edge.calibrate.quantize import calibrate_export
     from edge.calibrate.sets import CalibrationSet
 
     cset = CalibrationSet.load(args.set)
-    if args.count:
+    if args.count is not None:
         cset.count = args.count
     if args.seed is not None:
         cset.seed = args.seed
+    if args.save_set is not None:
+        cset.name = args.save_set
     gate = calibrate_export(args.export, cset, args.out, method=args.method,
                             holdout=args.holdout, max_drop=args.max_drop, trt=args.trt_version)
-    if args.save_set:
-        cset.save(Path("calibration") / f"{args.save_set}.json")
+    saved = None
+    if args.save_set is not None:  # cset.count is now the number of frames really used
+        saved = Path("calibration") / f"{args.save_set}.json"
+        cset.save(saved)
     if args.json:
         print(json.dumps(gate, indent=2))
     else:
+        if gate["fp32"] is not None:
+            print(f"FP32 {gate['metric']} {gate['fp32']:.2f} on {gate['holdout']}; gate: drop <= "
+                  f"{gate['max_drop_points']:g} points")
         for a in gate["attempts"]:
             value = "-" if a["metric"] is None else f"{a['metric']:.2f}"
             drop = "-" if a["drop_points"] is None else f"{a['drop_points']:+.2f}"
             print(f"INT8 {a['method']:10} fp32 layers {a['excluded']:3}  {gate['metric']} "
                   f"{value} (drop {drop} points)")
-        if gate["fp32"] is not None:
-            print(f"FP32 {gate['metric']} {gate['fp32']:.2f}; gate: drop <= "
-                  f"{gate['max_drop_points']} points")
-        print(f"INT8 graphs in {args.out}: {gate['status']}")
+        print(f"INT8 graphs in {args.out} from {cset.count} frames of {cset.path}: "
+              f"{gate['status']}")
+        if saved is not None:
+            print(f"calibration set recorded as {saved}")
     if gate["status"] == "refused":
-        raise ConfigError(f"INT8 loses more than {args.max_drop} points of {gate['metric']} even "
-                          f"after the remedies above; deploy FP16, or calibrate on frames closer "
-                          f"to the deployment scene")
+        raise ConfigError(f"INT8 loses more than {args.max_drop} points of {gate['metric']} "
+                          f"even after the remedies above; deploy FP16, or calibrate on frames "
+                          f"closer to the deployment scene")
     return 0
 
 
@@ -350,10 +535,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="models to list (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     p.add_argument("--alpha", type=float, choices=catalog.ALPHAS,
-                   help="MobileNet depth multiplier (default 0.5 semantic, 1.0 SSD-ISB)")
-    p.add_argument("--isb-skip", choices=("fcn8", "fcn16", "fcn32"), default="fcn8",
-                   help="ISB skip depth for SSD-ISB models (default fcn8)")
-    p.add_argument("--num-classes", type=int, help="number of classes (default 19 / 1)")
+                   help="MobileNet depth multiplier (default 0.5 semantic, 1.0 SSD-ISB); "
+                        "refused for a named SqueezeNet model")
+    p.add_argument("--isb-skip", choices=("fcn8", "fcn16", "fcn32"),
+                   help="ISB skip depth for SSD-ISB models (default fcn8); refused for a named "
+                        "FCN model")
+    p.add_argument("--num-classes", type=int, help="number of classes, at least 1 "
+                                                   "(default 19 / 1)")
     add_input_size(p, "network input height and width (multiples of 32)")
     p.set_defaults(handler=cmd_models)
 
@@ -363,16 +551,27 @@ def build_parser() -> argparse.ArgumentParser:
         "synth", help="synthetic street scenes with person instances",
         description="Write synthetic scenes: DIR/images/*.jpg, DIR/labels/*.png (semantic "
                     "labels), DIR/annotations.json (COCO instances, RLE masks), "
-                    "DIR/semantic.json; and/or a moving-scene video. Deterministic per seed.")
+                    "DIR/semantic.json; and/or a moving-scene video. Deterministic per seed.\n\n"
+                    "--out must be a new or empty folder. A folder holding a previous "
+                    "synthetic dataset is refused unless --overwrite is given, which removes "
+                    "only the files synth wrote (images/NNNNNN.jpg, labels/NNNNNN.png, "
+                    "annotations.json, semantic.json) before writing, so old and new images "
+                    "never mix; anything else in the folder makes it refuse (nothing is "
+                    "removed). Any other non-empty folder is always refused.")
     p.add_argument("--out", default="synth", help="output folder (default ./synth)")
-    p.add_argument("--images", type=int, default=0, help="number of images")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous synthetic dataset in --out (see above)")
+    p.add_argument("--images", type=int, default=0,
+                   help="number of images (0: none, then --video is needed)")
     p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), default=(640, 640),
                    help="image height and width (default 640 640)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
     p.add_argument("--video", metavar="FILE", help="also write a moving scene as an mp4 video")
-    p.add_argument("--frames", type=int, default=300, help="video length in frames")
+    p.add_argument("--frames", type=int, default=300,
+                   help="video length in frames, at least 1 (default 300)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes rendering in parallel (output is identical for any number)")
+                   help="processes rendering in parallel, at least 1 (1: in this process; "
+                        "output is identical for any number)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_dataset_synth)
 
@@ -380,7 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train on a COCO-format folder (instance models) or a label "
                                    "folder / Cityscapes root (semantic models). Writes "
                                    "OUT/last.pt (resumable), OUT/weights.npz and "
-                                   "OUT/train_log.jsonl. Under torchrun it trains with DDP.")
+                                   "OUT/train_log.jsonl. Under torchrun it trains with DDP. An "
+                                   "OUT holding another run's last.pt is refused unless this "
+                                   "run resumes it.")
     p.add_argument("--model", required=True, help="zoo name; a .pt checkpoint to resume; or a "
                                                    ".npz weights file to start from")
     p.add_argument("--data", required=True, help="dataset folder or COCO JSON")
@@ -388,22 +589,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--categories", nargs="+", help="COCO category names to train on "
                                                    "(default: all)")
     p.add_argument("--split", default="train", help="Cityscapes split (default train)")
-    p.add_argument("--alpha", type=float, choices=catalog.ALPHAS, help="MobileNet depth multiplier")
-    p.add_argument("--isb-skip", choices=("fcn8", "fcn16", "fcn32"), default="fcn8")
+    p.add_argument("--alpha", type=float, choices=catalog.ALPHAS,
+                   help="MobileNet depth multiplier (not for SqueezeNet; a checkpoint keeps "
+                        "its own)")
+    p.add_argument("--isb-skip", choices=("fcn8", "fcn16", "fcn32"),
+                   help="ISB skip depth, SSD-ISB models only (default fcn8)")
     add_input_size(p, "network input height and width")
     p.add_argument("--preset", default="default",
                    help="default (from scratch), thesis-instance or thesis-semantic")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--mask-weight", type=float, help="default 150 multi-branch, 30 single")
+    p.add_argument("--steps", type=int, help="total optimiser steps, at least 1 (default 3000)")
+    p.add_argument("--batch-size", type=int,
+                   help="images per step and process, at least 1 (default 8)")
+    p.add_argument("--accumulate", type=int,
+                   help="batches accumulated per step, at least 1 (default 1)")
+    p.add_argument("--lr", type=float, help="peak learning rate, positive (default 2e-3)")
+    p.add_argument("--mask-weight", type=float,
+                   help="SSD-ISB mask-loss weight, 0 or more (default 150 multi-branch, 30 "
+                        "single)")
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="data-loading processes (default 0)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 ...")
-    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--seed", type=int, help="random seed, 0 or more (default 0)")
+    p.add_argument("--workers", type=int,
+                   help="data-loading processes (default 0: load in the training process)")
+    p.add_argument("--threads", type=int, help="torch CPU threads, at least 1 (default: torch's)")
+    p.add_argument("--device",
+                   help="auto (default: cuda:LOCAL_RANK if CUDA works, else cpu), cpu, cuda, "
+                        "cuda:N, or N meaning cuda:N")
+    p.add_argument("--checkpoint-every", type=int,
+                   help="steps between checkpoints, at least 1 (default 500; the last step "
+                        "is always saved)")
     p.add_argument("--init", help="weights on disk to start from (edge-seg file, state dict, "
                                   "torchvision SqueezeNet 1.1)")
     p.add_argument("--resume", help=".pt checkpoint to resume")
@@ -416,16 +629,20 @@ def build_parser() -> argparse.ArgumentParser:
                                    "mIoU, per-class IoU, pixel and mean class accuracy.")
     p.add_argument("--model", required=True,
                    help="an export folder, a .pt checkpoint, a .npz weights file, or demo "
-                        "(the shipped model)")
+                        "(the shipped model: its weights at fp32, its export at int8). "
+                        "Checkpoints run in PyTorch at fp32 only: export and calibrate "
+                        "them for fp16/int8")
     p.add_argument("--data", required=True, help="dataset folder (annotations.json beside the "
                                                  "images; or a label folder / Cityscapes root)")
     p.add_argument("--split", default="val", help="Cityscapes split (default val)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", help="PyTorch device for checkpoints: cpu (default), cuda, "
+                                     "cuda:N or N; export folders run on ONNX Runtime's CPU")
     p.add_argument("--precision", default="fp32",
                    help="graphs of an export folder to run through ONNX Runtime: fp32, fp16, "
                         "int8, or a comma list (e.g. fp32,fp16,int8) for a side-by-side table")
-    p.add_argument("--score-threshold", type=float, default=0.05,
-                   help="keep detections above this score (default 0.05, COCO's protocol: "
+    p.add_argument("--score-threshold", type=float, default=EVAL_SCORE_THRESHOLD,
+                   help="keep detections above this score, 0 to 1 (0 keeps all; default "
+                        f"{EVAL_SCORE_THRESHOLD}, COCO's protocol: "
                         "AP needs the low-score tail; the runtime's display threshold is "
                         "the model's own)")
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
@@ -443,7 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(random weights)")
     p.add_argument("--out", required=True, help="export folder")
     add_input_size(p, "export at another input size (multiples of 32)")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int, default=17,
+                   help=f"ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default 17: TensorRT 8.6 "
+                        f"parses up to 17)")
     p.add_argument("--no-fp16", action="store_true", help="skip the FP16 graphs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_export)
@@ -455,21 +674,26 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(TensorRT Q/DQ) and *.calib.cache (TensorRT 8.6/10.x "
                                    "calibrators). With --holdout it evaluates INT8 against "
                                    "FP32 and refuses (exit 2) a drop above --max-drop after "
-                                   "trying to keep the heads in FP32 and other methods.")
+                                   "trying to keep the heads in FP32 and other methods. The "
+                                   "holdout is checked before calibrating; OUT is assembled in "
+                                   "OUT.partial and appears only complete.")
     p.add_argument("--export", required=True, help="export folder (edge-build export)")
     p.add_argument("--set", required=True, help="image folder, video, COCO JSON, or a "
                                                 "calibration/<name>.json manifest")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--method", choices=("entropy", "max", "percentile"), default="entropy")
-    p.add_argument("--count", type=int, help="frames to sample (default 500)")
-    p.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    p.add_argument("--count", type=int, help="frames to sample, at least 1 (default 500, or "
+                                             "all there are)")
+    p.add_argument("--seed", type=int, help="sampling seed, 0 or more (default 0)")
     p.add_argument("--holdout", help="held-out dataset for the accuracy gate (never the "
                                      "calibration images)")
     p.add_argument("--max-drop", type=float, default=1.0,
                    help="largest allowed drop of mask AP@0.50 / mIoU, in points (default 1.0)")
     p.add_argument("--trt-version", choices=("8.6", "10.3"), default="10.3",
                    help="header of the TensorRT calibration cache")
-    p.add_argument("--save-set", metavar="NAME", help="record the set as calibration/NAME.json")
+    p.add_argument("--save-set", metavar="NAME",
+                   help="record the set as calibration/NAME.json (name NAME, the frames "
+                        "really used, its path relative to that file)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_calibrate)
 
@@ -490,13 +714,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=int, default=1024, metavar="MIB",
                    help="builder workspace limit in MiB (default 1024; lower it on Nano-class "
                         "boards if the build runs out of memory)")
-    p.add_argument("--dla", type=int, metavar="CORE", help="build for DLA core N (GPU fallback)")
+    p.add_argument("--dla", type=int, metavar="CORE",
+                   help="build for DLA core N, from 0 (GPU fallback)")
     p.add_argument("--opt-level", type=int, metavar="0-5",
                    help="builder optimisation level (TensorRT default 3)")
     p.add_argument("--timing-cache", metavar="FILE",
                    help="timing cache to reuse and update (default OUT/timing.cache)")
     p.add_argument("--max-boxes", type=int, metavar="N",
-                   help="largest branch batch (default: each branch's cap, else max detections)")
+                   help="largest branch batch, at least 1 (default: each branch's cap, else "
+                        "max detections)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_engine)
 

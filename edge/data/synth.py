@@ -379,20 +379,116 @@ def _render_record(args: tuple[int, int, tuple[int, int], str]) -> dict:
             "annotations": anns}
 
 
+GENERATOR = "edge-seg synth"
+_COCO_DESCRIPTION = "edge-seg synthetic scenes"
+_OWNED_TOP = ("annotations.json", "semantic.json")
+_OWNED_IN = {"images": ".jpg", "labels": ".png"}
+
+
+def _is_owned(root, path) -> bool:
+    """Whether ``path`` (inside ``root``) is a file :func:`write_dataset` writes: the two
+    JSON files (and their temporary ``.tmp`` names) and ``images/NNNNNN.jpg`` /
+    ``labels/NNNNNN.png``."""
+    rel = path.relative_to(root).parts
+    if len(rel) == 1:
+        return rel[0] in _OWNED_TOP or rel[0] in {f + ".tmp" for f in _OWNED_TOP}
+    if len(rel) == 2 and rel[0] in _OWNED_IN:
+        stem, dot, ext = rel[1].partition(".")
+        return stem.isdigit() and len(stem) >= 6 and dot + ext == _OWNED_IN[rel[0]]
+    return False
+
+
+def is_synth_dataset(root) -> bool:
+    """True when ``root`` was written by :func:`write_dataset` (its ``semantic.json`` names
+    the generator, or its ``annotations.json`` carries the synthetic description)."""
+    import json
+    from pathlib import Path
+
+    root = Path(root)
+    try:
+        meta = json.loads((root / "semantic.json").read_text())
+        if isinstance(meta, dict) and meta.get("generator") == GENERATOR:
+            return True
+    except (OSError, ValueError):
+        pass
+    try:
+        coco = json.loads((root / "annotations.json").read_text())
+        return isinstance(coco, dict) and (coco.get("info") or {}).get(
+            "description") == _COCO_DESCRIPTION
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def prepare_output(out, overwrite: bool = False, keep=()) -> int:
+    """Make ``out`` ready for :func:`write_dataset`, refusing anything that could lose or
+    mix data: a file; a non-empty folder that is not a synthetic dataset; a synthetic
+    dataset unless ``overwrite`` (then only the files synth wrote are removed, and only
+    when nothing else is in the way; paths in ``keep``, e.g. the video being written,
+    are left alone). Returns how many old files were removed."""
+    from pathlib import Path
+
+    from edge.errors import DatasetError
+
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"--out {root}: is a file; give a folder (new or empty)")
+    if not root.is_dir() or not any(root.iterdir()):
+        return 0
+    kept = {Path(k).resolve() for k in keep}
+    if not is_synth_dataset(root):
+        raise DatasetError(f"--out {root}: not empty and not an edge-seg synthetic dataset; "
+                           f"choose a new or empty folder (nothing was written)")
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() or p.is_symlink()]
+    if not overwrite:
+        n = sum(1 for p in files if p.parent.name == "images" and _is_owned(root, p))
+        raise DatasetError(f"--out {root}: already holds a synthetic dataset ({n} images); "
+                           f"pass --overwrite to replace it (removes only the files synth "
+                           f"wrote) or choose another --out")
+    foreign = [p for p in files if not _is_owned(root, p) and p.resolve() not in kept]
+    foreign += [p for p in sorted(root.iterdir()) if p.is_dir() and p.name not in _OWNED_IN]
+    if foreign:
+        raise DatasetError(f"--out {root}: holds files synth did not write (e.g. {foreign[0]}); "
+                           f"--overwrite removes only synth's own files, so move those away "
+                           f"or choose another --out (nothing was removed)")
+    owned = [p for p in files if _is_owned(root, p)]
+    for p in owned:
+        p.unlink()
+    return len(owned)
+
+
 def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
-                  workers: int = 1, progress: bool = True) -> dict:
+                  workers: int = 1, progress: bool = True, overwrite: bool = False,
+                  keep=()) -> dict:
     """Write ``images`` synthetic scenes to ``out``: ``images/*.jpg``, ``labels/*.png``
     (semantic labels, :data:`SEMANTIC_CLASSES`), ``annotations.json`` (COCO instances,
-    category ``person``, RLE masks) and ``semantic.json``. Returns a summary."""
+    category ``person``, RLE masks) and ``semantic.json``. Returns a summary.
+
+    ``out`` must be new or empty, or a previous synthetic dataset with ``overwrite``
+    (see :func:`prepare_output`): old images never mix with new ones."""
     import json
     from concurrent.futures import ProcessPoolExecutor
     from pathlib import Path
 
     from tqdm import tqdm
 
+    from edge.errors import ConfigError
+
+    if images < 1:
+        raise ConfigError(f"--images must be at least 1, got {images}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (1 renders in this process), got "
+                          f"{workers}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
     root = Path(out)
+    removed = prepare_output(root, overwrite, keep)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)
+    # first: marks the folder as synth's, so an interrupted run can be overwritten
+    atomic.write_text(root / "semantic.json", json.dumps(
+        {"classes": list(SEMANTIC_CLASSES), "ignore_label": 255, "images": "images",
+         "labels": "labels", "palette_bgr": PALETTE.tolist(), "generator": GENERATOR},
+        indent=1))
     jobs = [(seed, i, tuple(size), str(root)) for i in range(images)]
     bar = dict(total=images, desc="synth", unit="img", disable=not progress)
     if workers > 1:
@@ -405,15 +501,13 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
         coco_images.append({"id": i + 1, **rec["image"]})
         for ann in rec["annotations"]:
             coco_anns.append({"id": len(coco_anns) + 1, "image_id": i + 1, **ann})
-    coco = {"info": {"description": "edge-seg synthetic scenes", "seed": seed},
+    coco = {"info": {"description": _COCO_DESCRIPTION, "seed": seed},
             "images": coco_images, "annotations": coco_anns,
             "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
     atomic.write_text(root / "annotations.json", json.dumps(coco))
-    (root / "semantic.json").write_text(json.dumps(
-        {"classes": list(SEMANTIC_CLASSES), "ignore_label": 255, "images": "images",
-         "labels": "labels", "palette_bgr": PALETTE.tolist()}, indent=1))
     return {"images": images, "instances": len(coco_anns),
-            "crowd": sum(a["iscrowd"] for a in coco_anns), "out": str(root)}
+            "crowd": sum(a["iscrowd"] for a in coco_anns), "out": str(root),
+            "size": list(size), "seed": seed, "removed": removed}
 
 
 def write_video(path: str, frames: int, size: tuple[int, int], seed: int, fps: float = 25.0,
@@ -421,9 +515,13 @@ def write_video(path: str, frames: int, size: tuple[int, int], seed: int, fps: f
     """Write a moving synthetic scene (people walking, cars driving) as an mp4 video."""
     from tqdm import tqdm
 
-    from edge.errors import DatasetError
+    from edge.errors import ConfigError, DatasetError
 
     cv2 = require("cv2", "writing videos")
+    if frames < 1:
+        raise ConfigError(f"--frames must be at least 1 with --video, got {frames}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
     h, w = size
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():

@@ -101,10 +101,64 @@ def _distributed() -> tuple[int, int, int]:
     return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def is_main_process() -> bool:
+    """True outside ``torchrun`` and on its rank 0 (the process that writes and reports)."""
+    return _distributed()[1] == 0
+
+
 def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    from .devices import parse_device
+
+    name = parse_device(cfg.device)
+    if name == "cuda":  # one process per GPU under torchrun
+        name = f"cuda:{local_rank}"
+    return torch.device(name)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse values the loop cannot run with, naming the CLI option."""
+    for option, value, lowest in (("--steps", cfg.steps, 1), ("--batch-size", cfg.batch_size, 1),
+                                  ("--accumulate", cfg.accumulate, 1),
+                                  ("--checkpoint-every", cfg.checkpoint_every, 1),
+                                  ("--workers", cfg.workers, 0), ("--seed", cfg.seed, 0),
+                                  ("--threads", cfg.threads, 0)):
+        if value < lowest:
+            bound = "0 or more" if lowest == 0 else f"at least {lowest}"
+            raise ConfigError(f"{option} must be {bound}, got {value}")
+    if not cfg.lr > 0:
+        raise ConfigError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.mask_weight is not None and not cfg.mask_weight >= 0:
+        raise ConfigError(f"--mask-weight must be 0 or more (0 trains no masks), got "
+                          f"{cfg.mask_weight}")
+    if cfg.log_every < 1:
+        raise ConfigError(f"log_every must be at least 1, got {cfg.log_every}")
+
+
+def _guard_single_value_batchnorm(model: nn.Module) -> int:
+    """Let batch-norm layers train on inputs with one value per channel.
+
+    With batch size 1, a layer on a 1x1 map (SSD's last extra layer at inputs of 512x512
+    and below, e.g. the demo's 480x480) has no batch statistics; PyTorch raises "Expected
+    more than 1 value per channel". For those calls only, the layer normalises with its running statistics
+    (as at inference) instead; every other call trains as usual. Returns the number of
+    layers guarded."""
+
+    def before(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0]
+        if module.training and x.dim() > 1 and x.numel() == x.shape[1]:
+            module._edge_single_value = True  # type: ignore[assignment]
+            module.training = False
+
+    def after(module: nn.Module, inputs: Any, output: Any) -> None:
+        if getattr(module, "_edge_single_value", False):
+            module._edge_single_value = False  # type: ignore[assignment]
+            module.training = True
+
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in layers:
+        m.register_forward_pre_hook(before)
+        m.register_forward_hook(after)
+    return len(layers)
 
 
 def _images(batch: list[dict[str, Any]], device: torch.device) -> torch.Tensor:
@@ -173,12 +227,13 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     ``train_log.jsonl`` to ``out_dir``. Returns a summary of the run."""
     from tqdm import tqdm
 
+    check_config(cfg)
     world, rank, local_rank = _distributed()
     owns_group = world > 1 and not torch.distributed.is_initialized()
     if owns_group:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = _device(cfg, local_rank)
-    if cfg.threads:
+    if cfg.threads > 0:  # 0: torch's default
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
     out = Path(out_dir)
@@ -188,6 +243,8 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     # NHWC runs MobileNet's depthwise convs about 1.4x faster on CPUs (measured on 2 cores)
     fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     model = build_model(desc).to(device, memory_format=fmt)
+    if cfg.batch_size == 1:
+        _guard_single_value_batchnorm(model)
     if init is not None:
         load_pretrained(model, init)
     if cfg.optimizer == "adamw":
