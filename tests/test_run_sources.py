@@ -421,6 +421,7 @@ def test_semantic_output_uses_the_dataset_palette_and_a_legend() -> None:
     r = Renderer(alpha=1.0)
     out = r(frame, res)
     sky, road = PALETTE[SEMANTIC_CLASSES.index("sky")], PALETTE[SEMANTIC_CLASSES.index("road")]
+    assert tuple(sky) == (180, 130, 70) and tuple(road) == (128, 64, 128)  # Cityscapes, BGR
     assert (out[5, 150] == sky).all() and (out[62, 150] == road).all()  # away from the legend
     legend = out[hw[0] - 40:, :60]
     assert not (legend == road).all(axis=2).all()  # the legend panel is drawn there

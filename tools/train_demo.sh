@@ -9,8 +9,8 @@ WORK=${WORK:-demo-work}
 STEPS=${STEPS:-3500}
 COMMON=(--alpha 0.25 --input-size 480 480 --data "$WORK/train" --steps "$STEPS" --batch-size 8 --seed 0)
 
-edge-build dataset synth --out "$WORK/train" --images 3000 --size 480 480 --seed 1
-edge-build dataset synth --out "$WORK/val" --images 300 --size 640 640 --seed 20261122
+edge-build dataset synth --out "$WORK/train" --images 3000 --size 480 480 --seed 1 --overwrite
+edge-build dataset synth --out "$WORK/val" --images 300 --size 640 640 --seed 20261122 --overwrite
 edge-build train --model ssd-isb-multi-shape "${COMMON[@]}" --out "$WORK/multi-shape"
 edge-build train --model ssd-isb-single-branch "${COMMON[@]}" --out "$WORK/single-branch"
 for m in multi-shape single-branch; do

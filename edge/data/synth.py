@@ -22,14 +22,14 @@ import numpy as np
 
 from edge import atomic
 from edge.optional import require
+from edge.palette import class_colours
 
 SEMANTIC_CLASSES: tuple[str, ...] = (
     "sky", "building", "vegetation", "road", "sidewalk", "pole", "vehicle", "person",
 )  # fmt: skip
 LABEL = {name: i for i, name in enumerate(SEMANTIC_CLASSES)}
-# Cityscapes-like colours (BGR) for rendering label maps.
-PALETTE = np.array([(180, 130, 70), (70, 70, 70), (35, 142, 107), (128, 64, 128),
-                    (232, 35, 244), (153, 153, 153), (142, 0, 0), (60, 20, 220)], np.uint8)
+# Label-map colours: Cityscapes' colours of these classes (edge.palette), BGR.
+PALETTE = class_colours(SEMANTIC_CLASSES)
 
 MIN_VISIBLE_PIXELS = 24  # smaller visible parts are annotated as crowd (ignored)
 

@@ -20,7 +20,7 @@ from edge.description import ModelDescription
 from edge.engines.folder import write_engine_folder
 from edge.engines.identity import DeviceInfo, EngineKey
 from edge.engines.versions import TrtApi, api_for, plan_build
-from edge.errors import EngineError
+from edge.errors import ConfigError, EngineError
 from edge.optional import require
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ def profile_for(desc: ModelDescription, role: str, branch: int | None, inputs: l
     from edge.architecture import mobilenet_tap_channels
 
     spec = desc.branches[int(branch)]  # type: ignore[arg-type]
-    cap = max_boxes or spec.max_boxes or desc.max_detections
+    if max_boxes is not None and max_boxes < 1:
+        raise ConfigError(f"max boxes {max_boxes}: a branch engine takes at least 1 crop")
+    cap = max_boxes if max_boxes is not None else spec.max_boxes  # BranchSpec: >= 1
     opt = max(1, min(cap, 4))
     chans = mobilenet_tap_channels(desc.alpha)
     prof = {}
