@@ -388,7 +388,8 @@ def test_calibrate_reports_fp32_first_and_records_the_frames_used(calib_images, 
 
 
 @pytest.mark.parametrize(("extra", "needles"), [
-    (["--count", "0"], ["--count must be at least 1 frame, got 0"]),
+    (["--count", "0"], ["--count must be at least 16 frames, got 0"]),
+    (["--count", "8"], ["--count must be at least 16 frames, got 8"]),
     (["--count", "-5"], ["--count", "-5"]),
     (["--seed", "-1"], ["--seed must be 0 or more"]),
     (["--save-set", ""], ["--save-set is empty"]),
@@ -625,3 +626,32 @@ def test_only_rank_zero_reports_the_training_run(synth, tmp_path, capsys, monkey
     monkeypatch.setenv("RANK", rank)
     assert build.main(_train_argv(synth, tmp_path / "r")) == 0
     assert ("trained ssd-isb-multi-shape" in capsys.readouterr().out) == prints
+
+
+def test_export_refuses_a_folder_of_other_data_and_replaces_only_its_own_graphs(
+        tmp_path, capsys) -> None:
+    """An export never mixes into a data folder; re-exporting another model over an
+    export removes the graphs the new one does not have, and nothing else."""
+    torch = pytest.importorskip("torch")
+    from edge.export.onnx_export import export_onnx
+    from edge.models.zoo import create
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("mine")
+    assert build.main(["export", "--model", "mobilenet-fcn32", "--input-size", "64", "64",
+                       "--out", str(data), "--no-fp16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not empty and not an export folder" in err[0]
+    assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+
+    out = tmp_path / "export"
+    torch.manual_seed(0)
+    desc, model = create("ssd-isb-single-shape", alpha=0.25, input_size=(64, 64))
+    export_onnx(desc, model.eval(), out, fp16=False)
+    (out / "README.txt").write_text("keep")
+    assert any(p.name.startswith("branch_") for p in out.iterdir())
+    desc, model = create("mobilenet-fcn32", alpha=0.25, input_size=(64, 64))
+    export_onnx(desc, model.eval(), out, fp16=False)
+    assert sorted(p.name for p in out.iterdir()) == ["README.txt", "manifest.json",
+                                                      "model.onnx"]

@@ -123,7 +123,8 @@ def calibration_feeds(export_dir: Path, desc: ModelDescription, frames: list[np.
     pipe = InstancePipeline(desc, backend)
     crops: list[list[list[np.ndarray]]] = [[] for _ in desc.branches]
     counts = [0] * len(desc.branches)
-    for feed in tqdm(images, desc="calibration crops", unit="img", disable=not progress):
+    for feed in tqdm(images, desc="calibration crops", unit="img",
+                     disable=None if progress else True):
         codes, logits, taps = backend.detect(feed["image"])
         det = pipe.detections(codes, logits)
         cells = encompassing_cells(det.boxes, desc.input_size, desc.crop_stride)

@@ -227,7 +227,7 @@ def _check_out_folder(out: Path, desc, resume: str | None) -> None:
                           f"({other.name}, {last}); choose another --out (resume that run with "
                           f"--model {last})")
     if resume is None:
-        raise ConfigError(f"--out {out}: already holds a {desc.name} run ({last}); resume it "
+        raise ConfigError(f"--out {out}: already holds a run of {desc.name} ({last}); resume it "
                           f"with --model {last}, or choose another --out")
 
 
@@ -385,10 +385,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                           f"TensorRT 8.6 parses), got {args.opset}")
     require("torch", "edge-build export")
     from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
-    from edge.export.onnx_export import export_onnx
+    from edge.export.onnx_export import check_export_folder, export_onnx
     from edge.export.parity import check_parity, parity_ok
     from edge.export.trt_support import check_model
     from edge.train.checkpoint import load_model
+
+    check_export_folder(Path(args.out))  # before the model is built or loaded
 
     if args.model in catalog.model_names():
         from edge.models.zoo import build_model
@@ -480,7 +482,9 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    _at_least("--count", args.count, 1, " frame")
+    from edge.calibrate.sets import MIN_FRAMES
+
+    _at_least("--count", args.count, MIN_FRAMES, " frames")
     _at_least("--seed", args.seed, 0)
     for option in ("export", "set", "out", "holdout", "save_set"):
         _not_empty(f"--{option.replace('_', '-')}", getattr(args, option))
@@ -682,8 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "calibration/<name>.json manifest")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--method", choices=("entropy", "max", "percentile"), default="entropy")
-    p.add_argument("--count", type=int, help="frames to sample, at least 1 (default 500, or "
-                                             "all there are)")
+    p.add_argument("--count", type=int, help="frames to sample, at least 16 (default 500, or "
+                                             "all there are; 300+ for stable ranges)")
     p.add_argument("--seed", type=int, help="sampling seed, 0 or more (default 0)")
     p.add_argument("--holdout", help="held-out dataset for the accuracy gate (never the "
                                      "calibration images)")

@@ -490,7 +490,7 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
          "labels": "labels", "palette_bgr": PALETTE.tolist(), "generator": GENERATOR},
         indent=1))
     jobs = [(seed, i, tuple(size), str(root)) for i in range(images)]
-    bar = dict(total=images, desc="synth", unit="img", disable=not progress)
+    bar = dict(total=images, desc="synth", unit="img", disable=None if progress else True)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             records = list(tqdm(pool.map(_render_record, jobs, chunksize=8), **bar))
@@ -529,7 +529,8 @@ def write_video(path: str, frames: int, size: tuple[int, int], seed: int, fps: f
                            f"and is writable, and that the name ends in .mp4")
     scene = random_scene(seed, size, moving=True)
     try:
-        for _ in tqdm(range(frames), desc="video", unit="frame", disable=not progress):
+        for _ in tqdm(range(frames), desc="video", unit="frame",
+                      disable=None if progress else True):
             writer.write(scene.render()[0])
             scene.advance()
     finally:

@@ -37,7 +37,8 @@ def predictions_to_results(pipeline, reader: CocoInstances, progress: bool = Tru
     from tqdm import tqdm
 
     results: list[dict[str, Any]] = []
-    for index in tqdm(range(len(reader)), desc="eval", unit="img", disable=not progress):
+    for index in tqdm(range(len(reader)), desc="eval", unit="img",
+                      disable=None if progress else True):  # None: a bar only on a terminal
         image_id = reader.images[index]["id"]
         res = pipeline(reader.load_image(index))
         for i in range(len(res)):

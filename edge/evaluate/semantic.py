@@ -49,7 +49,8 @@ def evaluate_semantic(pipeline, reader, progress: bool = True) -> dict[str, Any]
     from tqdm import tqdm
 
     cm = ConfusionMatrix(len(pipeline.desc.class_names))
-    for index in tqdm(range(len(reader)), desc="eval", unit="img", disable=not progress):
+    for index in tqdm(range(len(reader)), desc="eval", unit="img",
+                      disable=None if progress else True):  # None: a bar only on a terminal
         sample = reader[index]
         cm.update(sample.labels, pipeline(sample.image))
     out = cm.metrics(pipeline.desc.class_names)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,12 @@ import numpy as np
 
 from edge import __version__, atomic
 from edge.description import ModelDescription
-from edge.errors import ModelFileError
+from edge.errors import ConfigError, ModelFileError
 from edge.optional import require
 
 from .nms_graph import with_nms
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 META_DESCRIPTION = "edge.description"
@@ -120,11 +123,15 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
     ``fp16`` also an FP16 copy of every graph (``*.fp16.onnx``).
 
     Files are written under temporary names and renamed, so an interrupted export never
-    leaves a half-written graph that looks complete.
+    leaves a half-written graph that looks complete. ``out_dir`` must be new, empty or an
+    earlier export: graphs of the earlier export that this one does not write (another
+    model's branches) are removed after the new manifest is in place, and nothing else in
+    the folder is touched.
     """
     torch = require("torch", "ONNX export")
     onnx = require("onnx", "ONNX export")
     out = Path(out_dir)
+    previous = check_export_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
     files = []
@@ -166,7 +173,30 @@ def export_onnx(desc: ModelDescription, model, out_dir: str | Path,
         "exporter": exporter,
     }
     atomic.write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    for stale in sorted(previous - {f["file"] for f in files}):
+        log.info("removing %s: a graph of the previous export in %s", stale, out)
+        (out / stale).unlink(missing_ok=True)
     return manifest
+
+
+def check_export_folder(out: Path) -> set[str]:
+    """Names the export in ``out`` lists (empty for a new or empty folder); refuses a file,
+    or a non-empty folder that is not an export, so an export never mixes into other data."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; give a folder for the export")
+    if not out.is_dir() or not any(out.iterdir()):
+        return set()
+    if not (out / MANIFEST).is_file():
+        raise ConfigError(f"--out {out}: not empty and not an export folder (no {MANIFEST}); "
+                          f"choose a new or empty folder")
+    try:
+        listed = json.loads((out / MANIFEST).read_text())["files"]
+        names = {str(f["file"]) for f in listed}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{out / MANIFEST}: unreadable ({exc}); choose a new or empty folder "
+                          f"for the export") from exc
+    # only plain names inside the folder: a manifest never makes us delete elsewhere
+    return {n for n in names if Path(n).name == n and n.endswith(".onnx")}
 
 
 NMS_OUTPUTS = ("det_boxes", "det_scores", "det_classes", "det_count", "feat32", "feat16", "feat8")

@@ -152,7 +152,8 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
         from tqdm import tqdm
 
         known = [n for n in (frames, getattr(source, "frames_total", 0)) if n]
-        bar = tqdm(total=min(known) if known else None, desc="edge-run", unit="frame", disable=None, leave=False)
+        bar = tqdm(total=min(known) if known else None, desc="edge-run", unit="frame",
+                   disable=None, leave=False)
     t_first: float | None = None
     t_last = time.perf_counter()
     try:

@@ -309,7 +309,7 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     history: list[dict[str, float]] = []
     t0 = time.time()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
-               unit="step", disable=not progress or rank != 0)
+               unit="step", disable=None if progress and rank == 0 else True)
     for step in bar:
         opt.zero_grad(set_to_none=True)
         parts: dict[str, float] = {}
