@@ -33,3 +33,18 @@ def export_tiny_instance_model(out, input_size=(96, 96), max_detections: int = 1
     model.desc = desc
     export_onnx(desc, model.eval(), out, fp16=False)
     return out
+
+
+def video_frames(path) -> tuple[int, tuple[int, int]]:
+    """(frames, (h, w)) of a video as OpenCV decodes it: what a player would show."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n, hw = 0, (0, 0)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n, hw = n + 1, frame.shape[:2]
+    cap.release()
+    return n, hw

@@ -17,6 +17,7 @@ import pytest
 
 from edge.cli import run
 from edge.errors import ConfigError
+from tests.conftest import video_frames
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
@@ -326,18 +327,6 @@ def test_output_over_its_own_input_video_is_refused(tmp_path, capsys) -> None:
     assert clip.read_bytes() == b"precious footage"
 
 
-def _frames_of(path: Path) -> tuple[int, tuple[int, int]]:
-    cap = cv2.VideoCapture(str(path))
-    n, hw = 0, (0, 0)
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        n, hw = n + 1, frame.shape[:2]
-    cap.release()
-    return n, hw
-
-
 def test_images_of_every_size_and_kind_all_reach_the_video(tmp_path, capsys) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -352,7 +341,7 @@ def test_images_of_every_size_and_kind_all_reach_the_video(tmp_path, capsys) -> 
     out, js = tmp_path / "mixed.mp4", tmp_path / "mixed.jsonl"
     assert run.main(["--images", str(folder), "--headless", "--output", str(out),
                      "--json", str(js)]) == 0
-    assert _frames_of(out) == (7, (240, 320))
+    assert video_frames(out) == (7, (240, 320))
     sizes = [json.loads(s)["stages_ms"] for s in js.read_text().splitlines()]
     assert len(sizes) == 7
     assert "7 frames from images" in capsys.readouterr().out
@@ -446,7 +435,7 @@ def test_semantic_run_writes_classes_and_refuses_a_score_threshold(tmp_path, cap
                           "--frames", "2", "--output", str(tmp_path / "sem.mp4")], tmp_path,
                          capsys)
     assert set(lines[0]["classes"]) <= set(SEMANTIC_CLASSES) and lines[0]["classes"]
-    assert _frames_of(tmp_path / "sem.mp4") == (2, (64, 96))
+    assert video_frames(tmp_path / "sem.mp4") == (2, (64, 96))
 
 
 # --------------------------------------------------------------------------- the Python API

@@ -18,6 +18,7 @@ import pytest
 from edge import rle
 from edge.cli import run
 from edge.runtime.model import DEMO_EXPORT, Pipeline
+from tests.conftest import video_frames
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
@@ -46,18 +47,6 @@ def images(tmp_path_factory, video) -> Path:
     (folder / "003_broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (folder / "notes.txt").write_text("ignored")
     return folder
-
-
-def video_frames(path: Path) -> tuple[int, tuple[int, int]]:
-    cap = cv2.VideoCapture(str(path))
-    n, hw = 0, (0, 0)
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        n, hw = n + 1, frame.shape[:2]
-    cap.release()
-    return n, hw
 
 
 def check_jsonl(path: Path, frames: int, hw: tuple[int, int]) -> list[dict]:
