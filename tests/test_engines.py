@@ -4,6 +4,7 @@ documented 8.6 / 10.x / 11.x Python API, with the removed calls absent)."""
 
 from __future__ import annotations
 
+import enum as enum_lib
 import json
 import re
 import sys
@@ -18,9 +19,10 @@ from edge.engines.folder import read_engine_folder, write_engine_folder
 from edge.engines.identity import DeviceInfo, EngineKey, check_engine, read_l4t
 from edge.engines.versions import api_for, parse_version, plan_build
 from edge.errors import EngineError, ModelFileError
-from tests.fake_device import fake_ilogger
 
 ORIN = DeviceInfo("10.3.0.30", "Orin", "8.7", "R36.4.3")
+# as edge-build calibrate writes it (header of TensorRT 10.3, whatever the device runs)
+CALIB_CACHE = b"TRT-100300-EntropyCalibration2\nimage: 3c010a14\n"
 ALL_FILES = {"detector.onnx", "detector.fp16.onnx", "detector.int8-trt.onnx",
              "detector.calib.cache"}
 
@@ -136,40 +138,137 @@ def test_engine_folder_round_trip_and_refusals(tmp_path) -> None:
 # --------------------------------------------------------------------------- builder
 
 
+# Per-release API of the tensorrt module, as the bindings define it (names from
+# python/src/infer/pyCore.cpp, values from include/NvInfer.h, NVIDIA/TensorRT release/8.6,
+# release/10.3 and release/11.1; 11.0's values are 11.1's). A name missing here is missing
+# in that release and raises AttributeError, as pybind does.
+RELEASES = {
+    8: {
+        "BuilderFlag": {"FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "STRICT_TYPES": 4,
+                        "REFIT": 5, "DISABLE_TIMING_CACHE": 6, "TF32": 7, "SPARSE_WEIGHTS": 8,
+                        "SAFETY_SCOPE": 9, "OBEY_PRECISION_CONSTRAINTS": 10,
+                        "PREFER_PRECISION_CONSTRAINTS": 11, "DIRECT_IO": 12,
+                        "REJECT_EMPTY_ALGORITHMS": 13, "ENABLE_TACTIC_HEURISTIC": 14,
+                        "VERSION_COMPATIBLE": 15, "EXCLUDE_LEAN_RUNTIME": 16, "FP8": 17},
+        "NetworkDefinitionCreationFlag": {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1},
+        "MemoryPoolType": {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2,
+                           "DLA_GLOBAL_DRAM": 3, "TACTIC_DRAM": 4},
+        "config_props": {"min_timing_iterations", "avg_timing_iterations", "int8_calibrator",
+                         "engine_capability", "max_workspace_size", "flags",
+                         "default_device_type", "DLA_core", "quantization_flags",
+                         "profile_stream", "profiling_verbosity", "algorithm_selector",
+                         "builder_optimization_level", "hardware_compatibility_level",
+                         "plugins_to_serialize", "max_aux_streams"},
+        "config_methods": {"set_calibration_profile"},
+        "calibrators": True, "progress_monitor": False,
+    },
+    10: {
+        "BuilderFlag": {"FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4,
+                        "DISABLE_TIMING_CACHE": 5, "TF32": 6, "SPARSE_WEIGHTS": 7,
+                        "SAFETY_SCOPE": 8, "OBEY_PRECISION_CONSTRAINTS": 9,
+                        "PREFER_PRECISION_CONSTRAINTS": 10, "DIRECT_IO": 11,
+                        "REJECT_EMPTY_ALGORITHMS": 12, "VERSION_COMPATIBLE": 13,
+                        "EXCLUDE_LEAN_RUNTIME": 14, "FP8": 15, "ERROR_ON_TIMING_CACHE_MISS": 16,
+                        "BF16": 17, "DISABLE_COMPILATION_CACHE": 18, "STRIP_PLAN": 19,
+                        "WEIGHTLESS": 19, "REFIT_IDENTICAL": 20, "WEIGHT_STREAMING": 21,
+                        "INT4": 22, "REFIT_INDIVIDUAL": 23},
+        "NetworkDefinitionCreationFlag": {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1},
+        "MemoryPoolType": {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2,
+                           "DLA_GLOBAL_DRAM": 3, "TACTIC_DRAM": 4, "TACTIC_SHARED_MEMORY": 5},
+        "config_props": {"avg_timing_iterations", "int8_calibrator", "engine_capability",
+                         "flags", "default_device_type", "DLA_core", "quantization_flags",
+                         "profile_stream", "profiling_verbosity", "algorithm_selector",
+                         "builder_optimization_level", "hardware_compatibility_level",
+                         "runtime_platform", "plugins_to_serialize", "max_aux_streams",
+                         "progress_monitor"},
+        "config_methods": {"set_calibration_profile"},
+        "calibrators": True, "progress_monitor": True,
+    },
+    11: {
+        "BuilderFlag": {"DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5,
+                        "TF32": 6, "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "DIRECT_IO": 11,
+                        "VERSION_COMPATIBLE": 12, "EXCLUDE_LEAN_RUNTIME": 13,
+                        "ERROR_ON_TIMING_CACHE_MISS": 15, "DISABLE_COMPILATION_CACHE": 17,
+                        "STRIP_PLAN": 18, "REFIT_IDENTICAL": 19, "WEIGHT_STREAMING": 20,
+                        "REFIT_INDIVIDUAL": 22, "STRICT_NANS": 23, "MONITOR_MEMORY": 24,
+                        "EDITABLE_TIMING_CACHE": 26, "DISTRIBUTIVE_INDEPENDENCE": 27},
+        "NetworkDefinitionCreationFlag": {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1,
+                                          "PREFER_AOT_PYTHON_PLUGINS": 2},
+        "MemoryPoolType": {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2,
+                           "DLA_GLOBAL_DRAM": 3, "TACTIC_DRAM": 4, "TACTIC_SHARED_MEMORY": 5},
+        "config_props": {"avg_timing_iterations", "engine_capability", "flags",
+                         "default_device_type", "DLA_core", "profile_stream",
+                         "profiling_verbosity", "builder_optimization_level", "max_num_tactics",
+                         "hardware_compatibility_level", "runtime_platform",
+                         "plugins_to_serialize", "max_aux_streams", "progress_monitor",
+                         "tiling_optimization_level", "l2_limit_for_tiling",
+                         "remote_auto_tuning_config", "build_route"},
+        "config_methods": set(),
+        "calibrators": False, "progress_monitor": True,
+    },
+}
+# include/NvInferRuntimeBase.h (ILogger::Severity) and NvInferRuntime.h (DeviceType), all three
+SEVERITY = {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4}
+DEVICE_TYPE = {"GPU": 0, "DLA": 1}
+
+
+class Strict:
+    """An object that, like a pybind class, has only the attributes it declares: reading or
+    setting any other raises AttributeError."""
+
+    _props: frozenset = frozenset()
+
+    def __setattr__(self, key: str, value) -> None:
+        if key.startswith("_") or key in self._props:
+            object.__setattr__(self, key, value)
+            return
+        raise AttributeError(f"'tensorrt.{type(self).__name__}' object has no attribute {key!r}")
+
+
 class FakeTrt(types.ModuleType):
-    """The parts of the tensorrt module the builder uses, per release; records calls."""
+    """The parts of the tensorrt module the builder uses, per release, at least as strict as
+    the real one; records calls. ``timing_cache_none`` / ``get_timing_cache_none`` make
+    create_timing_cache / get_timing_cache return None, as the real ones may."""
 
     def __init__(self, version: str) -> None:
         super().__init__("tensorrt")
         self.__version__ = version
         major = int(version.split(".")[0])
+        api = RELEASES[major]
         calls: list = []
         self.calls = calls
-        flags = {"STRONGLY_TYPED": 1} if major >= 10 else {}
-        if major < 11:
-            flags["EXPLICIT_BATCH"] = 0
-        self.NetworkDefinitionCreationFlag = types.SimpleNamespace(**flags)
-        bflags = {"GPU_FALLBACK": "GPU_FALLBACK"}
-        if major < 11:
-            bflags.update(FP16="FP16", INT8="INT8")
-        self.BuilderFlag = types.SimpleNamespace(**bflags)
-        self.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-        self.DeviceType = types.SimpleNamespace(DLA="DLA", GPU="GPU")
-        self.ILogger = fake_ilogger()
-        sev = self.ILogger.Severity
-        if major >= 10:
+        self.fail_with = None
+        self.timing_cache_none = False
+        self.get_timing_cache_none = False
+        for enum in ("BuilderFlag", "NetworkDefinitionCreationFlag", "MemoryPoolType"):
+            setattr(self, enum, enum_lib.IntEnum(enum, api[enum]))
+        self.DeviceType = enum_lib.IntEnum("DeviceType", DEVICE_TYPE)
+        Severity = enum_lib.IntEnum("Severity", SEVERITY)
+
+        class ILogger:
+            def __init__(self) -> None:
+                pass
+
+        ILogger.Severity = Severity
+        self.ILogger = ILogger
+        if api["progress_monitor"]:
             class IProgressMonitor:
                 def __init__(self) -> None:
                     pass
 
             self.IProgressMonitor = IProgressMonitor
-        if major < 11:
+        if api["calibrators"]:
             class IInt8EntropyCalibrator2:
                 def __init__(self) -> None:
                     pass
 
             self.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2
         fake = self
+        tag = f"TC:{version}:".encode()  # a timing cache is valid for one TensorRT only
+
+        def need(value, kind) -> None:
+            if not isinstance(value, kind):  # pybind: "incompatible function arguments"
+                raise TypeError(f"incompatible argument {value!r}, expected {kind.__name__}")
 
         class Input:
             def __init__(self, name):
@@ -185,6 +284,7 @@ class FakeTrt(types.ModuleType):
             num_errors = 0
 
             def __init__(self, network, logger):
+                need(logger, ILogger)
                 self.logger = logger
 
             def parse_from_file(self, path):
@@ -199,30 +299,70 @@ class FakeTrt(types.ModuleType):
                                              node_operator=lambda: "Resize",
                                              desc=lambda: "unsupported mode cubic")
 
-        class Cache:
-            def serialize(self):
-                return b"timing"
+        class TimingCache:
+            def __init__(self, blob: bytes) -> None:
+                self.blob = blob
 
-        class Config:
+            def serialize(self):
+                return memoryview(tag + b"timings")
+
+        methods = {"set_memory_pool_limit", "set_flag", "clear_flag", "get_flag",
+                   "create_timing_cache", "set_timing_cache", "get_timing_cache",
+                   "add_optimization_profile"} | api["config_methods"]
+
+        class Config(Strict):
+            _props = frozenset(api["config_props"])
+
+            def __getattribute__(self, name):
+                if (not name.startswith("_") and name not in methods
+                        and name not in object.__getattribute__(self, "_props")):
+                    raise AttributeError(f"'tensorrt.IBuilderConfig' object has no attribute "
+                                         f"{name!r}")
+                return object.__getattribute__(self, name)
+
             def __setattr__(self, key, value):
+                if key == "default_device_type":
+                    need(value, fake.DeviceType)
+                if key == "int8_calibrator":
+                    need(value, fake.IInt8EntropyCalibrator2)
+                super().__setattr__(key, value)
                 calls.append(("config." + key, value))
-                object.__setattr__(self, key, value)
 
             def set_memory_pool_limit(self, pool, size):
-                calls.append(("set_memory_pool_limit", pool, size))
+                need(pool, fake.MemoryPoolType)
+                calls.append(("set_memory_pool_limit", pool.name, size))
 
             def set_flag(self, flag):
-                calls.append(("set_flag", flag))
+                need(flag, fake.BuilderFlag)
+                calls.append(("set_flag", flag.name))
+
+            def clear_flag(self, flag):
+                need(flag, fake.BuilderFlag)
+                calls.append(("clear_flag", flag.name))
+
+            def get_flag(self, flag):
+                need(flag, fake.BuilderFlag)
+                return False
 
             def create_timing_cache(self, data):
+                data = bytes(data)
                 calls.append(("create_timing_cache", data))
-                return Cache()
+                if fake.timing_cache_none or (data and not data.startswith(b"TC:")):
+                    return None  # unreadable bytes: TensorRT logs and returns nullptr
+                return TimingCache(data)
 
             def set_timing_cache(self, cache, ignore_mismatch):
-                pass
+                need(cache, TimingCache)  # None is refused: the binding takes a reference
+                ok = ignore_mismatch or not cache.blob or cache.blob.startswith(tag)
+                calls.append(("set_timing_cache", ok))
+                if ok:
+                    self._timing = cache
+                return ok
 
             def get_timing_cache(self):
-                return Cache()
+                if fake.get_timing_cache_none:
+                    return None
+                return getattr(self, "_timing", None)
 
             def add_optimization_profile(self, p):
                 calls.append(("profile", p.shapes))
@@ -230,18 +370,24 @@ class FakeTrt(types.ModuleType):
             def set_calibration_profile(self, p):
                 calls.append(("calibration_profile",))
 
-        class Profile:
+        class Profile(Strict):
             def __init__(self):
-                self.shapes = {}
+                self._shapes = {}
+
+            @property
+            def shapes(self):
+                return self._shapes
 
             def set_shape(self, name, lo, opt, hi):
-                self.shapes[name] = (list(lo), list(opt), list(hi))
+                self._shapes[name] = (list(lo), list(opt), list(hi))
 
-        class Builder:
+        class Builder(Strict):
             def __init__(self, logger):
-                self.logger = logger
+                need(logger, ILogger)
+                self._logger = logger
 
             def create_network(self, flags):
+                need(flags, int)
                 calls.append(("create_network", flags))
                 return Network()
 
@@ -254,13 +400,13 @@ class FakeTrt(types.ModuleType):
             def build_serialized_network(self, network, config):
                 calls.append(("build_serialized_network",))
                 if fake.fail_with:
-                    self.logger.log(sev.ERROR, fake.fail_with)
+                    self._logger.log(Severity.VERBOSE, "verbose chatter")
+                    self._logger.log(Severity.ERROR, fake.fail_with)
                     return None
-                return b"SERIALIZED"
+                return memoryview(b"SERIALIZED")
 
         self.Builder = Builder
         self.OnnxParser = Parser
-        self.fail_with = None
 
 
 def build_with(monkeypatch, tmp_path, version, precision, graph_name="detector.onnx", **kw):
@@ -271,7 +417,8 @@ def build_with(monkeypatch, tmp_path, version, precision, graph_name="detector.o
     export = tmp_path / "export"
     export.mkdir(exist_ok=True)
     for f in ALL_FILES | {graph_name}:
-        (export / f).write_bytes(b"graph " + f.encode())
+        (export / f).write_bytes(CALIB_CACHE if f.endswith(".calib.cache") else
+                                 b"graph " + f.encode())
     opts = builder.BuildOptions(precision=precision, progress=True, **kw)
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
@@ -292,7 +439,8 @@ def test_builder_uses_only_the_documented_calls_of_each_release(monkeypatch, tmp
     assert ("config.builder_optimization_level", 2) in calls
     flags = dict(c for c in calls if c[0] == "create_network")["create_network"]
     if version.startswith("11"):
-        assert ("parse", "detector.fp16.onnx") in calls and flags == 1 << 1
+        # always strongly typed in 11: no flag (bit 1 would be PREFER_JIT_PYTHON_PLUGINS)
+        assert ("parse", "detector.fp16.onnx") in calls and flags == 0
         assert not [c for c in calls if c[0] == "set_flag"]
     else:
         assert ("parse", "detector.onnx") in calls and ("set_flag", "FP16") in calls

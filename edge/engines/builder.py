@@ -1,10 +1,13 @@
 """``edge-build engine``: one TensorRT engine per graph of an export folder.
 
-Written against TensorRT's documented Python API (8.6, 10.x, 11.x): ``OnnxParser`` ->
-``build_serialized_network`` with ``set_memory_pool_limit``, optimisation profiles,
-``builder_optimization_level``, DLA, a reusable timing cache and the progress monitor;
-precision per :func:`edge.engines.versions.plan_build`. Nothing removed in TensorRT 10
-is used. tensorrt is imported only inside these functions.
+Written against TensorRT's Python bindings (python/src/infer/pyCore.cpp of release/8.6,
+release/10.3 and release/11.1): ``OnnxParser`` -> ``build_serialized_network`` with
+``set_memory_pool_limit``, optimisation profiles, ``builder_optimization_level``, DLA, a
+reusable timing cache and the progress monitor; precision per
+:func:`edge.engines.versions.plan_build`. Nothing removed in TensorRT 10 is used. FP32 builds
+clear ``BuilderFlag.TF32`` (on by default, "Enabled by default" in NvInfer.h of every
+release), else an "fp32" engine computes in TF32 on Orin and Thor. tensorrt is imported only
+inside these functions; the one TensorRT logger lives in :mod:`edge.engines.logger`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from typing import Any
 from edge import atomic
 from edge.description import ModelDescription
 from edge.engines.folder import write_engine_folder
-from edge.engines.identity import DeviceInfo, EngineKey
-from edge.engines.versions import TrtApi, api_for, plan_build
+from edge.engines.identity import DeviceInfo, EngineKey, device_info
+from edge.engines.logger import trt_logger
+from edge.engines.versions import TrtApi, api_for, calibration_header, dla_problem, plan_build
 from edge.errors import ConfigError, EngineError
 from edge.optional import require
+
+__all__ = ["BuildOptions", "build_engines", "build_one", "profile_for", "trt_logger"]
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +47,10 @@ class BuildOptions:
 
 
 def profile_for(desc: ModelDescription, role: str, branch: int | None, inputs: list[str],
-                max_boxes: int | None) -> dict[str, list[list[int]]]:
+                max_boxes: int | None, static: bool = False) -> dict[str, list[list[int]]]:
     """[min, opt, max] shapes per input: the detector is static; a branch takes 1..N crops
-    (N = the branch's per-frame cap, else the model's max detections)."""
+    (N = the branch's per-frame cap, else the model's max detections), or exactly N when
+    ``static`` (DLA needs min = opt = max: the runtime pads the crops to N)."""
     h, w = desc.input_size
     if role != "branch":
         return {inputs[0]: [[1, 3, h, w]] * 3}
@@ -53,35 +60,14 @@ def profile_for(desc: ModelDescription, role: str, branch: int | None, inputs: l
     if max_boxes is not None and max_boxes < 1:
         raise ConfigError(f"max boxes {max_boxes}: a branch engine takes at least 1 crop")
     cap = max_boxes if max_boxes is not None else spec.max_boxes  # BranchSpec: >= 1
-    opt = max(1, min(cap, 4))
+    lo, opt = (cap, cap) if static else (1, max(1, min(cap, 4)))
     chans = mobilenet_tap_channels(desc.alpha)
     prof = {}
     for name, s in zip(inputs, desc.mask_strides):
         k = desc.crop_stride // s
         tail = [chans[s], spec.shape[0] * k, spec.shape[1] * k]
-        prof[name] = [[1, *tail], [opt, *tail], [cap, *tail]]
+        prof[name] = [[lo, *tail], [opt, *tail], [cap, *tail]]
     return prof
-
-
-def trt_logger(trt):
-    """A trt.ILogger that forwards to ``logging`` and keeps errors for failure messages
-    (defined per call: the base class exists only once tensorrt is imported)."""
-
-    class Logger(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity, msg) -> None:  # noqa: A003 (TensorRT's name)
-            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                self.errors.append(str(msg))
-                log.error("TensorRT: %s", msg)
-            elif severity == trt.ILogger.Severity.WARNING:
-                log.warning("TensorRT: %s", msg)
-            else:
-                log.debug("TensorRT: %s", msg)
-
-    return Logger()
 
 
 def _progress_monitor(trt, label: str):
@@ -111,9 +97,30 @@ def _progress_monitor(trt, label: str):
     return Monitor()
 
 
+CALIBRATOR_ALGORITHM = "EntropyCalibration2"  # the header name of IInt8EntropyCalibrator2
+
+
+def cache_for_this_tensorrt(trt, cache: bytes, path: Path | str = "calibration cache") -> bytes:
+    """``cache`` with its first line replaced by the header the running TensorRT accepts for
+    our calibrator (``TRT-8602-EntropyCalibration2`` on JetPack 6.0's 8.6.2): TensorRT skips a
+    cache whose header it does not accept and then asks for batches we do not have
+    (NVIDIA/TensorRT#1378; a TRT-8600 header on 10.3: NVIDIA/Deep-Learning-Accelerator-SW#26);
+    the scales under the header do not depend on the version."""
+    head, sep, body = cache.partition(b"\n")
+    if not head.startswith(b"TRT-"):
+        raise EngineError(f"{path}: not a TensorRT calibration cache (no TRT- header); "
+                          f"recreate it with edge-build calibrate")
+    want = calibration_header(trt.__version__, CALIBRATOR_ALGORITHM).encode()
+    if head.strip() != want:
+        log.info("%s: header %s served as %s (TensorRT %s)", path, head.decode(errors="replace"),
+                 want.decode(), trt.__version__)
+    return want + b"\n" + (body if sep else b"")
+
+
 def _cache_calibrator(trt, cache: bytes):
     """An INT8 calibrator that only serves our calibration cache (8.6/10.x): TensorRT reads
-    the scales and never asks for a batch."""
+    the scales and never asks for a batch. ``cache`` must already carry this TensorRT's
+    header (:func:`cache_for_this_tensorrt`)."""
 
     class CacheCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
@@ -160,7 +167,10 @@ def build_failure(path: Path, errors: list[str], opts: BuildOptions) -> EngineEr
 
 def build_one(trt, api: TrtApi, export_dir: Path, stem: str, role: str, branch: int | None,
               desc: ModelDescription, files: set[str], opts: BuildOptions, out: Path,
-              device: DeviceInfo, timing_cache: bytes | None) -> tuple[dict[str, Any], bytes]:
+              device: DeviceInfo, timing_cache: bytes | None
+              ) -> tuple[dict[str, Any], bytes | None]:
+    """Build one graph into ``out``: the engine, its sidecar and its ``engines.json`` entry,
+    plus the updated timing cache (None when TensorRT gave none to save)."""
     plan = plan_build(api, stem, opts.precision, files, export_dir)
     graph = export_dir / plan.graph
     logger = trt_logger(trt)
@@ -168,7 +178,9 @@ def build_one(trt, api: TrtApi, export_dir: Path, stem: str, role: str, branch: 
     flags = 0
     if api.needs_explicit_batch_flag:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if plan.strongly_typed and api.has_strongly_typed:
+    if plan.strongly_typed and api.has_strongly_typed and not api.always_strongly_typed:
+        # 10.x only: in 11.x kSTRONGLY_TYPED is 0, deprecated and ignored (always strongly
+        # typed) and bit 1 is kPREFER_JIT_PYTHON_PLUGINS (include/NvInfer.h, release/11.1)
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
@@ -182,54 +194,133 @@ def build_one(trt, api: TrtApi, export_dir: Path, stem: str, role: str, branch: 
         config.builder_optimization_level = opts.opt_level
     for flag in plan.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
+    if opts.precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)  # in every release >= 8.6, on by default
     if opts.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = opts.dla_core
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
     if opts.progress and api.has_progress_monitor:
         config.progress_monitor = _progress_monitor(trt, stem)
-    cache = config.create_timing_cache(timing_cache or b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    _attach_timing_cache(config, timing_cache, graph)
 
-    shapes = profile_for(desc, role, branch, inputs, opts.max_boxes)
+    static = opts.dla_core is not None and role == "branch"
+    shapes = profile_for(desc, role, branch, inputs, opts.max_boxes, static=static)
     profile = builder.create_optimization_profile()
     for name, (lo, opt, hi) in shapes.items():
         profile.set_shape(name, lo, opt, hi)
     config.add_optimization_profile(profile)
     if plan.calibration_cache is not None:
+        cache_path = export_dir / plan.calibration_cache
         config.int8_calibrator = _cache_calibrator(
-            trt, (export_dir / plan.calibration_cache).read_bytes())
+            trt, cache_for_this_tensorrt(trt, cache_path.read_bytes(), cache_path))
         config.set_calibration_profile(profile)
 
     log.info("building %s: %s (%s)", stem, plan.note, opts.precision)
-    serialized = builder.build_serialized_network(network, config)
+    with logger.collect() as errors:
+        serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise build_failure(graph, logger.errors, opts)
+        raise build_failure(graph, errors, opts)
 
     from edge.export.onnx_export import sha256_file
 
     key = EngineKey(graph_sha256=sha256_file(graph), precision=opts.precision, profile=shapes,
                     options={"dla_core": opts.dla_core, "opt_level": opts.opt_level,
-                             "flags": list(plan.flags), "strongly_typed": plan.strongly_typed},
+                             "flags": list(plan.flags), "strongly_typed": plan.strongly_typed,
+                             "tf32": opts.precision != "fp32"},
                     device=device)
     name = key.file_name(stem)
     atomic.write_bytes(out / name, bytes(serialized))
     sidecar = {"graph": plan.graph, "build": plan.note, **key.to_dict()}
     atomic.write_text(out / (name + ".json"), json.dumps(sidecar, indent=2) + "\n")
     entry = {"file": name, "role": role, "branch": branch, "precision": opts.precision,
-             "graph": plan.graph, "key": key.digest()[:12]}
-    return entry, bytes(config.get_timing_cache().serialize())
+             "graph": plan.graph, "key": key.digest()[:12], "dla_core": opts.dla_core,
+             "static_batch": shapes[inputs[0]][2][0] if static else None}
+    return entry, _serialized_timing_cache(config)
+
+
+def _attach_timing_cache(config, data: bytes | None, graph: Path) -> None:
+    """Give the build the saved timing cache, or a fresh one when TensorRT cannot read it or
+    refuses it (another TensorRT or GPU): ``create_timing_cache`` may return None and
+    ``set_timing_cache`` returns False on a mismatch (include/NvInfer.h, release/10.3)."""
+    cost = "this build times every layer again (minutes on a Jetson)"
+    cache = config.create_timing_cache(data or b"")
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+        return
+    if data:
+        log.warning("%s: TensorRT %s the saved timing cache (made by another TensorRT or GPU); "
+                    "starting a fresh one: %s", graph.name,
+                    "could not read" if cache is None else "rejected", cost)
+        cache = config.create_timing_cache(b"")
+        if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+            return
+    log.warning("%s: TensorRT gave no timing cache; building without one: %s", graph.name, cost)
+
+
+def _serialized_timing_cache(config) -> bytes | None:
+    """The build's timing cache as bytes, or None when there is none to save
+    (``get_timing_cache`` may return None)."""
+    cache = config.get_timing_cache()
+    if cache is None:
+        return None
+    blob = cache.serialize()
+    data = bytes(blob) if blob is not None else b""
+    return data or None
 
 
 def current_device(trt) -> DeviceInfo:
-    """TensorRT version, GPU name and compute capability (via pycuda) and L4T release."""
-    from edge.engines.identity import read_l4t
-
+    """TensorRT version, GPU name, compute capability and SM count (via pycuda), board and L4T
+    release: :func:`edge.engines.identity.device_info`, as the runtime reads them."""
     cuda = require("pycuda.driver", "querying the GPU")
     cuda.init()
-    dev = cuda.Device(0)
-    major, minor = dev.compute_capability()
-    return DeviceInfo(trt.__version__, dev.name(), f"{major}.{minor}", read_l4t())
+    return device_info(trt, cuda, cuda.Device(0))
+
+
+TIMING_KEYS = ("trt_version", "gpu_name", "compute_capability", "sm_count", "board")
+
+
+def timing_identity(device: DeviceInfo) -> dict[str, Any]:
+    """What a timing cache is valid for: the exact TensorRT version and the device."""
+    return {k: getattr(device, k) for k in TIMING_KEYS}
+
+
+def load_timing_cache(path: Path, device: DeviceInfo) -> bytes | None:
+    """The saved timing cache at ``path`` if its sidecar ``path.json`` says it was made by this
+    TensorRT on this device, else None (logged: the first build re-times every layer)."""
+    if not path.is_file():
+        return None
+    side = path.with_name(path.name + ".json")
+    try:
+        made_for = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError):
+        made_for = None
+    if made_for != timing_identity(device):
+        log.warning("%s: made by %s, not by TensorRT %s on this %s; starting a fresh timing "
+                    "cache (this build times every layer again)", path,
+                    "an unknown TensorRT/GPU" if not isinstance(made_for, dict) else
+                    f"TensorRT {made_for.get('trt_version')} on {made_for.get('gpu_name')}",
+                    device.trt_version, device.gpu_name)
+        return None
+    return path.read_bytes()
+
+
+def save_timing_cache(path: Path, data: bytes, device: DeviceInfo) -> None:
+    atomic.write_bytes(path, data)
+    atomic.write_text(path.with_name(path.name + ".json"),
+                      json.dumps(timing_identity(device), indent=2) + "\n")
+
+
+def check_dla(api: TrtApi, opts: BuildOptions, device: DeviceInfo) -> None:
+    """Refuse ``--dla`` where it cannot work, saying why (see
+    :func:`edge.engines.versions.dla_problem`)."""
+    if opts.dla_core is None:
+        return
+    why = dla_problem(api.label, opts.precision, device.board_family,
+                      device.compute_capability)
+    if why:
+        where = device.board or device.gpu_name
+        raise ConfigError(f"--dla {opts.dla_core}: not possible with TensorRT "
+                          f"{device.trt_version} on {where}: {why}")
 
 
 def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOptions
@@ -245,15 +336,18 @@ def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOption
     files = {f["file"] for f in manifest["files"]}
     out.mkdir(parents=True, exist_ok=True)
     device = current_device(trt)
+    check_dla(api, opts, device)
     cache_path = Path(opts.timing_cache) if opts.timing_cache else out / "timing.cache"
-    timing = cache_path.read_bytes() if cache_path.is_file() else None
+    timing = load_timing_cache(cache_path, device)
     entries = []
     for spec in graph_specs(desc):
         stem = spec.file[:-len(".onnx")]
-        entry, timing = build_one(trt, api, export_dir, stem, spec.role, spec.branch, desc,
-                                  files, opts, out, device, timing)
+        entry, new_timing = build_one(trt, api, export_dir, stem, spec.role, spec.branch, desc,
+                                      files, opts, out, device, timing)
         entries.append(entry)
-        atomic.write_bytes(cache_path, timing)  # reused by the next graph and the next build
+        if new_timing is not None:  # reused by the next graph and the next build
+            timing = new_timing
+            save_timing_cache(cache_path, timing, device)
     export = {"path": str(export_dir.resolve()),
               "manifest_sha256": sha256_file(export_dir / MANIFEST)}
     return write_engine_folder(out, desc, export, device, entries)

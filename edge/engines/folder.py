@@ -1,14 +1,18 @@
 """The engine folder: ``engines.json`` + one ``.engine`` and sidecar ``.json`` per graph.
 
 ``engines.json`` carries the model description (so the runtime needs nothing else), the
-export it came from, the device and every engine's file, role, sha256 and key. Reading it
-verifies each engine's hash and its identity against this device before anything is
-deserialised.
+export it came from, the device of the latest build and every engine's file, role, sha256,
+key, ``device`` (the device and TensorRT it was built for: precisions built at different
+times keep their own) and ``dla_core`` (None, or the DLA core the runtime must select with
+``Runtime.DLA_core`` before deserialising it). Reading it verifies each engine's hash and its
+own identity against this device before anything is deserialised.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ from edge import atomic
 from edge.description import ModelDescription
 from edge.engines.identity import DeviceInfo, check_engine
 from edge.errors import ModelFileError
+
+log = logging.getLogger(__name__)
 
 ENGINE_MANIFEST = "engines.json"
 FOLDER_VERSION = 1
@@ -26,27 +32,42 @@ def rebuild_command(folder: dict[str, Any], out: str | Path, precision: str) -> 
     return f"edge-build engine --export {src} --precision {precision} --out {out}"
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(value))
+
+
 def write_engine_folder(out: str | Path, desc: ModelDescription, export: dict[str, Any],
                         device: DeviceInfo, engines: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write ``engines.json`` (atomically) listing ``engines`` of any precisions built so far
-    (entries of other precisions already in the folder are kept)."""
+    """Write ``engines.json`` (atomically) listing ``engines`` of any precisions built so far:
+    entries of other precisions already in the folder are kept, with their own device, when
+    the model description is the same (compared as JSON: the stored one has lists)."""
     from edge.export.onnx_export import sha256_file
 
     out = Path(out)
     old: list[dict[str, Any]] = []
-    if (out / ENGINE_MANIFEST).is_file():
+    path = out / ENGINE_MANIFEST
+    if path.is_file():
         try:
-            prev = json.loads((out / ENGINE_MANIFEST).read_text())
-            if prev.get("description") == desc.to_dict():
-                new_keys = {(e["precision"], e["role"], e.get("branch")) for e in engines}
-                old = [e for e in prev.get("engines", [])
-                       if (e["precision"], e["role"], e.get("branch")) not in new_keys]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            prev = json.loads(path.read_text())
+            new_keys = {(e["precision"], e["role"], e.get("branch")) for e in engines}
+            kept = [e for e in prev.get("engines", [])
+                    if (e["precision"], e["role"], e.get("branch")) not in new_keys]
+            if prev.get("description") == _as_json(desc.to_dict()):
+                # entries written before devices were recorded per entry: the folder's device
+                old = [{**e, "device": e.get("device", prev.get("device"))} for e in kept]
+            elif kept:
+                log.warning("%s: the model description changed; dropping its %d engines of "
+                            "other precisions (rebuild them from this export)", path, len(kept))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("%s: unreadable (%s); writing a new one", path, exc)
             old = []
     for e in engines:
         e["sha256"] = sha256_file(out / e["file"])
+        e.setdefault("device", asdict(device))
+        e.setdefault("dla_core", None)
     folder = {"engines_version": FOLDER_VERSION, "description": desc.to_dict(), "export": export,
-              "device": device.__dict__, "engines": old + engines}
+              "device": asdict(device), "engines": old + engines}
     atomic.write_text(out / ENGINE_MANIFEST, json.dumps(folder, indent=2) + "\n")
     return folder
 
@@ -54,7 +75,7 @@ def write_engine_folder(out: str | Path, desc: ModelDescription, export: dict[st
 def read_engine_folder(folder_dir: str | Path, precision: str, device: DeviceInfo
                        ) -> tuple[ModelDescription, list[dict[str, Any]]]:
     """Description and the ``precision`` engines of a folder, every one verified: present,
-    hash as recorded, built for this device and TensorRT."""
+    hash as recorded, built (per its own entry) for this device and TensorRT."""
     from edge.export.onnx_export import sha256_file
 
     root = Path(folder_dir)
@@ -88,5 +109,5 @@ def read_engine_folder(folder_dir: str | Path, precision: str, device: DeviceInf
         if sha256_file(f) != e["sha256"]:
             raise ModelFileError(f"{f}: sha256 differs from {path} (truncated or replaced); "
                                  f"rebuild with: {rebuild}")
-        check_engine(folder, device, f, rebuild)
+        check_engine(e if isinstance(e.get("device"), dict) else folder, device, f, rebuild)
     return desc, entries

@@ -2,16 +2,20 @@
 
 A TensorRT engine only runs with the TensorRT version and the GPU it was built for;
 silently failing engines after a JetPack upgrade are a top complaint of Jetson users. So
-every engine is keyed by the graph's sha256, the TensorRT version, the GPU name and compute
-capability, the L4T release on a Jetson, the precision and the optimisation profile; its
-sidecar JSON records all of it, and :func:`check_engine` refuses a mismatch with the reason
-and the command that rebuilds it. Pure Python: the device facts are passed in.
+every engine is keyed by the graph's sha256, the TensorRT version, the GPU name, compute
+capability and SM count, the board (``/proc/device-tree/model``: pycuda names every Orin
+"Orin", AGX, NX and Nano alike), the L4T release on a Jetson, the precision and the
+optimisation profile; its sidecar JSON records all of it, and :func:`check_engine` refuses a
+mismatch with the reason and the command that rebuilds it. A fact unknown on either side
+(no ``/etc/nv_tegra_release`` in a container) is not compared, and that is logged.
+:func:`device_info` is the one place the facts are read (builder and runtime alike).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +24,10 @@ from typing import Any
 from edge.engines.versions import JETPACK_BY_L4T
 from edge.errors import EngineError
 
+log = logging.getLogger(__name__)
+
 L4T_RELEASE_FILE = Path("/etc/nv_tegra_release")
+BOARD_MODEL_FILE = Path("/proc/device-tree/model")
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,13 @@ class DeviceInfo:
     trt_version: str
     gpu_name: str
     compute_capability: str  # "8.7"
-    l4t: str | None = None  # "R36.4.3" on a Jetson, None elsewhere
+    l4t: str | None = None  # "R36.4.3" on a Jetson, None elsewhere (or in a container)
+    board: str | None = None  # "NVIDIA Jetson AGX Orin Developer Kit"; None off a Jetson
+    sm_count: int | None = None  # streaming multiprocessors (AGX vs NX vs Nano)
+
+    @property
+    def board_family(self) -> str | None:
+        return board_family(self.board)
 
     @property
     def jetpack(self) -> str | None:
@@ -40,7 +53,10 @@ class DeviceInfo:
         return JETPACK_BY_L4T.get(major_minor, (None, None))[0]
 
     def describe(self) -> str:
-        where = f"{self.gpu_name} (sm {self.compute_capability})"
+        sms = f", {self.sm_count} SMs" if self.sm_count else ""
+        where = f"{self.gpu_name} (sm {self.compute_capability}{sms})"
+        if self.board:
+            where += f" on {self.board}"
         if self.l4t:
             jp = self.jetpack
             where += f", L4T {self.l4t}" + (f" / JetPack {jp}" if jp else "")
@@ -56,6 +72,43 @@ def read_l4t(path: str | Path = L4T_RELEASE_FILE) -> str | None:
         return None
     m = re.search(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text)
     return f"R{m.group(1)}.{m.group(2)}" if m else None
+
+
+def read_board(path: str | Path = BOARD_MODEL_FILE) -> str | None:
+    """The board's model string from the device tree (NUL-terminated there); None off a
+    Jetson or where the device tree is not visible."""
+    try:
+        text = Path(path).read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    return text.replace("\x00", "").strip() or None
+
+
+def board_family(board: str | None) -> str | None:
+    """'thor', 'agx-orin', 'orin-nx', 'orin-nano' or None (unknown) from a model string."""
+    if not board:
+        return None
+    b = board.lower()
+    if "thor" in b:
+        return "thor"
+    if "orin" in b:
+        if "nano" in b:
+            return "orin-nano"
+        if "nx" in b.split() or "orin nx" in b:
+            return "orin-nx"
+        if "agx" in b:
+            return "agx-orin"
+    return None
+
+
+def device_info(trt: Any, cuda: Any, device: Any) -> DeviceInfo:
+    """The facts of this device for engine identity: ``trt`` and ``cuda`` (pycuda.driver)
+    modules and the ``cuda.Device``. The builder and the runtime must both use this, or the
+    same engine compares unequal to itself."""
+    major, minor = device.compute_capability()
+    sms = int(device.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT))
+    return DeviceInfo(str(trt.__version__), device.name(), f"{major}.{minor}", read_l4t(),
+                      read_board(), sms)
 
 
 @dataclass(frozen=True)
@@ -81,13 +134,22 @@ class EngineKey:
         return f"{stem}.{self.precision}.{self.digest()[:12]}.engine"
 
 
+# facts that may be unknown (a container, an old record): compared only when both sides know
+OPTIONAL_FACTS = ("l4t", "board", "sm_count")
+
+
 def mismatches(recorded: dict[str, Any], current: DeviceInfo) -> list[str]:
     """Human-readable differences between a recorded device and this one."""
     out = []
     labels = {"trt_version": "TensorRT", "gpu_name": "GPU", "compute_capability": "compute "
-              "capability", "l4t": "L4T release"}
+              "capability", "sm_count": "SM count", "board": "board", "l4t": "L4T release"}
+    unknown = []
     for key, label in labels.items():
         was, now = recorded.get(key), getattr(current, key)
+        if key in OPTIONAL_FACTS and (was is None or now is None):
+            if was != now:
+                unknown.append(label)
+            continue
         if key == "trt_version":
             # patch releases keep engines compatible; major.minor.patch must match
             was_v = ".".join(str(was).split(".")[:3]) if was else was
@@ -96,6 +158,9 @@ def mismatches(recorded: dict[str, Any], current: DeviceInfo) -> list[str]:
                 out.append(f"{label} {was} -> {now}")
         elif was != now:
             out.append(f"{label} {was} -> {now}")
+    if unknown and not out:
+        log.info("engine identity: %s unknown on one side (no /etc/nv_tegra_release or "
+                 "/proc/device-tree in a container?); compared the rest", ", ".join(unknown))
     return out
 
 

@@ -22,14 +22,23 @@ from edge.errors import EngineError
 
 MIN_VERSION = (8, 6, 0)
 # L4T release -> (JetPack, the TensorRT it ships), for messages and the self-test report;
-# releases not listed are reported by their L4T string alone.
+# releases not listed are reported by their L4T string alone. JetPack 7.0 is Jetson Linux
+# 38.2 and 7.1 is 38.4 (NVIDIA's JetPack 7.0/7.1 download pages), both with CUDA 13 and
+# TensorRT 10.13 (Thor). TensorRT 11.x supports no JetPack before 11.4.1, and 11.4.1 only
+# JetPack >= 7.2.2 on Jetson AGX Orin and Thor (TensorRT 11.4.1 docs, "Migrating TensorRT
+# from 10.x to 11.x on Jetson/JetPack"); JetPack 7.2's L4T is not listed because the
+# TensorRT it carries depends on the 7.2 update.
 JETPACK_BY_L4T = {
     "R35.4": ("5.1.2", "8.5"),
     "R35.5": ("5.1.3", "8.5"),
     "R36.2": ("6.0 DP", "8.6"),
     "R36.3": ("6.0", "8.6"),
     "R36.4": ("6.1 / 6.2", "10.3"),
+    "R38.2": ("7.0", "10.13"),
+    "R38.4": ("7.1", "10.13"),
 }
+# The first TensorRT 11 release that supports JetPack (and DLA on Jetson AGX Orin).
+FIRST_JETPACK_TRT11 = (11, 4, 1)
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -73,6 +82,43 @@ class TrtApi:
     @property
     def always_strongly_typed(self) -> bool:
         return self.version[0] >= 11
+
+
+def version_number(text: str) -> int:
+    """TensorRT's NV_TENSORRT_VERSION for ``text``, as calibration-cache headers spell it:
+    major*1000 + minor*100 + patch up to 8.x (8.6.2 -> 8602), major*10000 + minor*100 +
+    patch from 10.0 on (10.3.0 -> 100300) (include/NvInferRuntimeBase.h, release/8.6 and
+    release/10.3)."""
+    major, minor, patch = parse_version(text)
+    if major < 10:
+        return major * 1000 + minor * 100 + patch
+    return major * 10000 + minor * 100 + patch
+
+
+def calibration_header(text: str, calibrator: str = "EntropyCalibration2") -> str:
+    """First line of a calibration cache that TensorRT ``text`` accepts for ``calibrator``
+    (``TRT-8602-EntropyCalibration2``); the scales below it do not depend on the version."""
+    return f"TRT-{version_number(text)}-{calibrator}"
+
+
+def dla_problem(version: str, precision: str, board_family: str | None,
+                compute_capability: str | None = None) -> str | None:
+    """Why ``--dla`` cannot work here (None when it can). DLA runs FP16/INT8 only; Thor and
+    Orin Nano have no DLA; TensorRT 11.0-11.4.0 has no DLA on JetPack and 11.4.1 has it on
+    Jetson AGX Orin only (TensorRT 11.4.1 docs, "Working with DLA")."""
+    v = parse_version(version)
+    if precision == "fp32":
+        return "DLA runs FP16 and INT8 only; use --precision fp16 or int8, or drop --dla"
+    if board_family == "thor" or (compute_capability or "").split(".")[0] in ("10", "11"):
+        return "Jetson Thor has no DLA; drop --dla"
+    if board_family == "orin-nano":
+        return "Jetson Orin Nano has no DLA; drop --dla"
+    if (11, 0, 0) <= v < FIRST_JETPACK_TRT11:
+        return (f"TensorRT {version} has no DLA on JetPack (TensorRT 11.4.1 restores it on "
+                f"Jetson AGX Orin with JetPack >= 7.2.2); drop --dla or use that release")
+    if v >= FIRST_JETPACK_TRT11 and board_family not in (None, "agx-orin"):
+        return (f"TensorRT {version} supports DLA on Jetson AGX Orin only; drop --dla")
+    return None
 
 
 def api_for(version: str) -> TrtApi:
