@@ -11,18 +11,33 @@
 // agree to ~1e-5 and integer outputs exactly except where a logit is within rounding of
 // the threshold.
 //
-// The file is plain CUDA C with extern "C" entry points, compiled once by pycuda (or CuPy)
-// and cached. tests/test_cuda_kernels.py also compiles it as C++ with a small shim that
-// runs every thread of a launch in a loop, so the kernels' arithmetic is tested on CPUs.
+// The file is plain CUDA C with extern "C" entry points and no #include (so NVRTC and nvcc
+// need no header path and pycuda never runs `nvcc --preprocess`). It ships precompiled
+// (edge/cuda/prebuilt, rebuilt by tools/build_kernels.sh); tests/test_cuda_kernels.py also
+// compiles it as C++ with a small shim that runs every thread of a launch in a loop, so the
+// kernels' arithmetic is tested on CPUs.
 
 #ifndef EDGE_CPU_EMULATION
-#include <cuda_fp16.h>
+// IEEE half as raw bits, converted with PTX cvt (what cuda_fp16.h does, without the header).
+struct half_t {
+    unsigned short x;
+};
+__device__ __forceinline__ float half_to_float(half_t h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h.x));
+    return f;
+}
+__device__ __forceinline__ half_t float_to_half(float f) {
+    half_t h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.x) : "f"(f));
+    return h;
+}
 #endif
 
 __device__ __forceinline__ float load_f(const float* p, long i) { return p[i]; }
-__device__ __forceinline__ float load_f(const __half* p, long i) { return __half2float(p[i]); }
+__device__ __forceinline__ float load_f(const half_t* p, long i) { return half_to_float(p[i]); }
 __device__ __forceinline__ void store_f(float* p, long i, float v) { p[i] = v; }
-__device__ __forceinline__ void store_f(__half* p, long i, float v) { p[i] = __float2half(v); }
+__device__ __forceinline__ void store_f(half_t* p, long i, float v) { p[i] = float_to_half(v); }
 
 // One bilinear tap along an axis: destination centre `pos` in a frame where the source's
 // `len` samples span [lo, hi).
@@ -78,10 +93,10 @@ extern "C" __global__ void preprocess_f32(const unsigned char* src, int sh, int 
 }
 
 extern "C" __global__ void preprocess_f16(const unsigned char* src, int sh, int sw, int pitch,
-                                          __half* dst, int dh, int dw, float s0, float s1,
+                                          half_t* dst, int dh, int dw, float s0, float s1,
                                           float s2, float b0, float b1, float b2, int c0,
                                           int c1, int c2) {
-    preprocess_impl<__half>(src, sh, sw, pitch, dst, dh, dw, s0, s1, s2, b0, b1, b2, c0, c1,
+    preprocess_impl<half_t>(src, sh, sw, pitch, dst, dh, dw, s0, s1, s2, b0, b1, b2, c0, c1,
                             c2);
 }
 
@@ -111,13 +126,17 @@ __device__ void crop_gather_impl(const T* fmap, int C, int H, int W, const int* 
     int oy = (int)((idx / ow) % oh);
     int c = (int)((idx / ((long)ow * oh)) % C);
     int n = (int)(idx / ((long)ow * oh * C));
-    int c0 = windows[4 * n], r0 = windows[4 * n + 1];
-    int c1 = min(windows[4 * n + 2], W), r1 = min(windows[4 * n + 3], H);
-    int wh = max(r1 - r0, 1), ww = max(c1 - c0, 1);
+    int wc0 = windows[4 * n], wr0 = windows[4 * n + 1];
+    int wc1 = windows[4 * n + 2], wr1 = windows[4 * n + 3];
+    int c0 = min(max(wc0, 0), W - 1), r0 = min(max(wr0, 0), H - 1);
+    int c1 = min(max(wc1, c0 + 1), W), r1 = min(max(wr1, r0 + 1), H);
+    int wh = r1 - r0, ww = c1 - c0;
     const T* chan = fmap + (long)c * H * W;
     float v;
     if (mode == 0) {
-        v = load_f(chan, (long)(r0 + oy) * W + c0 + ox);
+        bool fits = wc0 >= 0 && wr0 >= 0 && wc1 <= W && wr1 <= H && wc1 - wc0 == ow &&
+                    wr1 - wr0 == oh;
+        v = fits ? load_f(chan, (long)(r0 + oy) * W + c0 + ox) : __int_as_float(0x7fc00000);
     } else if (mode == 1) {
         v = window_bilinear(chan, W, r0, c0, wh, ww, oy, ox, oh, ow);
     } else {
@@ -137,10 +156,10 @@ extern "C" __global__ void crop_gather_f32(const float* fmap, int C, int H, int 
     crop_gather_impl<float>(fmap, C, H, W, windows, N, out, oh, ow, mode);
 }
 
-extern "C" __global__ void crop_gather_f16(const __half* fmap, int C, int H, int W,
-                                           const int* windows, int N, __half* out, int oh,
+extern "C" __global__ void crop_gather_f16(const half_t* fmap, int C, int H, int W,
+                                           const int* windows, int N, half_t* out, int oh,
                                            int ow, int mode) {
-    crop_gather_impl<__half>(fmap, C, H, W, windows, N, out, oh, ow, mode);
+    crop_gather_impl<half_t>(fmap, C, H, W, windows, N, out, oh, ow, mode);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -183,6 +202,8 @@ extern "C" __global__ void paste_masks(const float* logits, const int* offsets, 
 // ---------------------------------------------------------------------------------------
 // Overlay: frame (H, W, 3) uint8 pitched, in place: where id > 0,
 // pixel = round((1 - alpha) * pixel + alpha * lut[id]), round half to even as cv2 and NumPy.
+// Explicitly rounded multiplies and add: nvcc would fuse them into an FMA (one rounding),
+// which differs from NumPy's float32 result by one unit for some alpha.
 extern "C" __global__ void blend_overlay(unsigned char* frame, int H, int W, int pitch,
                                          const int* id_map, const unsigned char* lut, int lut_len,
                                          float alpha) {
@@ -194,7 +215,8 @@ extern "C" __global__ void blend_overlay(unsigned char* frame, int H, int W, int
     id = id % lut_len;
     unsigned char* px = frame + (long)y * pitch + 3 * x;
     for (int c = 0; c < 3; ++c) {
-        float v = (1.0f - alpha) * (float)px[c] + alpha * (float)lut[3 * id + c];
+        float v = __fadd_rn(__fmul_rn(__fsub_rn(1.0f, alpha), (float)px[c]),
+                            __fmul_rn(alpha, (float)lut[3 * id + c]));
         px[c] = (unsigned char)min(255, max(0, __float2int_rn(v)));
     }
 }

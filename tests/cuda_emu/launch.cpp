@@ -10,7 +10,7 @@ void emu_preprocess(int half, const unsigned char* src, int sh, int sw, int pitc
                     int gx, int gy, int bx, int by) {
     grid2d(gx, gy, bx, by, [&] {
         if (half)
-            preprocess_f16(src, sh, sw, pitch, (__half*)dst, dh, dw, scale[0], scale[1],
+            preprocess_f16(src, sh, sw, pitch, (half_t*)dst, dh, dw, scale[0], scale[1],
                            scale[2], shift[0], shift[1], shift[2], chan[0], chan[1], chan[2]);
         else
             preprocess_f32(src, sh, sw, pitch, (float*)dst, dh, dw, scale[0], scale[1],
@@ -22,7 +22,7 @@ void emu_crop_gather(int half, const void* fmap, int C, int H, int W, const int*
                      void* out, int oh, int ow, int mode, int grid, int block) {
     grid2d(grid, 1, block, 1, [&] {
         if (half)
-            crop_gather_f16((const __half*)fmap, C, H, W, windows, N, (__half*)out, oh, ow, mode);
+            crop_gather_f16((const half_t*)fmap, C, H, W, windows, N, (half_t*)out, oh, ow, mode);
         else
             crop_gather_f32((const float*)fmap, C, H, W, windows, N, (float*)out, oh, ow, mode);
     });
@@ -56,7 +56,7 @@ EMU_LAUNCH(preprocess_f32,
              float s0, float s1, float s2, float b0, float b1, float b2, int c0, int c1, int c2),
            (src, sh, sw, pitch, dst, dh, dw, s0, s1, s2, b0, b1, b2, c0, c1, c2))
 EMU_LAUNCH(preprocess_f16,
-           P(const unsigned char* src, int sh, int sw, int pitch, __half* dst, int dh, int dw,
+           P(const unsigned char* src, int sh, int sw, int pitch, half_t* dst, int dh, int dw,
              float s0, float s1, float s2, float b0, float b1, float b2, int c0, int c1, int c2),
            (src, sh, sw, pitch, dst, dh, dw, s0, s1, s2, b0, b1, b2, c0, c1, c2))
 EMU_LAUNCH(crop_gather_f32,
@@ -64,7 +64,7 @@ EMU_LAUNCH(crop_gather_f32,
              int ow, int mode),
            (fmap, C, H, W, windows, N, out, oh, ow, mode))
 EMU_LAUNCH(crop_gather_f16,
-           P(const __half* fmap, int C, int H, int W, const int* windows, int N, __half* out,
+           P(const half_t* fmap, int C, int H, int W, const int* windows, int N, half_t* out,
              int oh, int ow, int mode),
            (fmap, C, H, W, windows, N, out, oh, ow, mode))
 EMU_LAUNCH(paste_masks,
