@@ -49,3 +49,70 @@ def test_kernel_benchmark_without_gpu_is_one_line(capsys, monkeypatch) -> None:
     assert bench.main(["kernels"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "CuPy or pycuda" in err[0]
+
+
+def test_a_breaking_precision_is_a_failure_and_the_others_still_run(tmp_path, capsys,
+                                                                    monkeypatch) -> None:
+    """Review finding 22: a library exception (pycuda/TensorRT) in one precision, a parse
+    or out-of-memory error in another: each is FAIL with its type and message, the other
+    precisions still run and the report is written; exit 2."""
+    import edge.backends.tensorrt_backend as trt_backend
+    import edge.engines.builder as builder
+    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge.errors import EngineError
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+
+    class LogicError(Exception):  # what pycuda raises: not an EdgeError
+        pass
+
+    def build(export_dir, out, opts) -> dict:
+        if opts.precision == "fp16":
+            raise LogicError("cuMemAlloc failed: out of memory")
+        if opts.precision == "int8":
+            raise EngineError("detector.onnx: TensorRT cannot parse node Resize_12 (Resize)")
+        return {}
+
+    class OrtAsTensorRT(OnnxRuntimeBackend):  # the engines' stand-in: ONNX Runtime itself
+        def __init__(self, folder, precision) -> None:
+            super().__init__(DEMO_EXPORT, "fp32", threads=1)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(builder, "build_engines", build)
+    monkeypatch.setattr(trt_backend, "TensorRTBackend", OrtAsTensorRT)
+    out = tmp_path / "report"
+    assert bench.main(["selftest", "--export", str(DEMO_EXPORT), "--out", str(out),
+                       "--precision", "fp16,fp32,int8", "--repeats", "1"]) == 2
+    report = json.loads((out / "selftest.json").read_text())
+    assert report["status"] == "fail" and not report["ok"]
+    assert set(report["tensorrt"]) == {"fp32"}  # ran after fp16 broke
+    assert all(r["ok"] for r in report["tensorrt"]["fp32"]["parity"])
+    failed = {f["part"]: f for f in report["failed"]}
+    assert failed["TensorRT fp16"]["type"] == "LogicError"
+    assert "out of memory" in failed["TensorRT fp16"]["message"]
+    assert failed["TensorRT int8"]["type"] == "EngineError"
+    assert not any(s.startswith("TensorRT") for s in report["skipped"])
+    md = (out / "selftest.md").read_text()
+    assert "Result: **FAIL**" in md and "- TensorRT int8: EngineError: detector.onnx" in md
+    captured = capsys.readouterr()
+    assert "failed: TensorRT fp16: LogicError" in captured.out
+    assert "FAILED" in captured.err.strip().splitlines()[-1]
+
+
+def test_the_report_is_written_when_the_run_is_interrupted(tmp_path, monkeypatch) -> None:
+    import edge.bench.onnx_models as onnx_models
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(onnx_models, "bench_export", interrupted)
+    out = tmp_path / "report"
+    assert bench.main(["selftest", "--export", str(DEMO_EXPORT), "--out", str(out),
+                       "--precision", "fp32", "--repeats", "1"]) == 130
+    assert json.loads((out / "selftest.json").read_text())["status"] == "incomplete"

@@ -3,9 +3,13 @@
 Records the environment (TensorRT, CUDA, GPU, L4T/JetPack, ONNX Runtime), runs the CUDA
 kernels against their NumPy references with throughput, builds the TensorRT engines of an
 export and compares every output with ONNX Runtime on identical inputs (per-output
-tolerances), and times every stage of both backends. Parts that cannot run here (no GPU,
-no TensorRT) are reported as skipped with the reason. Writes ``selftest.md`` and
-``selftest.json``.
+tolerances), and times every stage of both backends. Writes ``selftest.md`` and
+``selftest.json`` on every path.
+
+Result: FAIL (exit 2) when anything ran and disagreed or broke - a parse, out-of-memory or
+identity error, or any library exception (pycuda, TensorRT), recorded with its type and
+message while the other precisions still run; INCOMPLETE when nothing failed but a part
+could not run here (no GPU, no TensorRT: a missing dependency); PASS otherwise.
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ import json
 import logging
 import platform
 import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from edge import __version__, atomic
-from edge.errors import EdgeError
+from edge.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,9 @@ log = logging.getLogger(__name__)
 TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "int8": 1e-1}
 
 
-def environment() -> dict[str, Any]:
-    """Versions and devices, each 'missing' rather than an error."""
+def environment(gpu: bool = True) -> dict[str, Any]:
+    """Versions and devices, each 'missing' rather than an error (``gpu=False``: the
+    caller adds the GPU from its own open :class:`edge.bench.kernels.Device`)."""
     from edge.engines.identity import read_l4t
     from edge.engines.versions import JETPACK_BY_L4T
 
@@ -50,13 +54,59 @@ def environment() -> dict[str, Any]:
     env["l4t"] = l4t or "not a Jetson"
     if l4t:
         env["jetpack"] = JETPACK_BY_L4T.get(".".join(l4t.split(".")[:2]), ("unknown",))[0]
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
-        env["gpu"] = out.stdout.strip() or "none"
-    except (OSError, subprocess.SubprocessError):
-        env["gpu"] = "nvidia-smi unavailable"
+    if gpu:
+        env.update(gpu_environment())
     return env
+
+
+def gpu_environment() -> dict[str, Any]:
+    """The GPU as the CUDA API names it (no ``nvidia-smi``: JetPack has none), the board
+    model on a Jetson; a missing GPU or library is a value, not an error."""
+    from edge.bench.kernels import Device, board_model
+
+    try:
+        with Device() as dev:
+            info = dict(dev.info)
+    except MissingDependencyError as exc:
+        info = {"gpu": f"none ({exc})"}
+    except Exception as exc:  # a driver error: say which, keep the report
+        log.warning("reading the GPU failed: %s: %s", type(exc).__name__, exc)
+        info = {"gpu": f"error ({type(exc).__name__}: {exc})"}
+    info.setdefault("board", board_model())
+    return info
+
+
+class Outcome:
+    """What happened to each part: skipped (cannot run here) or failed (ran and broke)."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+
+    def run(self, part: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``; a missing dependency is skipped, any other exception is a failure
+        recorded with its type and message (the report goes on). Returns None then."""
+        try:
+            return fn()
+        except MissingDependencyError as exc:
+            log.info("%s skipped: %s", part, exc)
+            self.report["skipped"].append(f"{part}: {exc}")
+        except Exception as exc:  # pycuda / TensorRT / ONNX Runtime raise their own types
+            log.warning("%s failed: %s: %s", part, type(exc).__name__, exc, exc_info=True)
+            self.report["failed"].append({"part": part, "type": type(exc).__name__,
+                                          "message": str(exc).strip().splitlines()[0]
+                                          if str(exc).strip() else ""})
+        return None
+
+
+def finish(report: dict[str, Any]) -> dict[str, Any]:
+    """``ok`` and ``status`` from the rows, failures and skipped parts."""
+    kernel_rows = (report.get("kernels") or {}).get("rows", [])
+    rows_ok = all(r["ok"] for r in kernel_rows) and all(
+        row["ok"] for v in report.get("tensorrt", {}).values() for row in v["parity"])
+    report["ok"] = rows_ok and not report["failed"]
+    report["status"] = ("fail" if not report["ok"] else
+                        "incomplete" if report["skipped"] else "pass")
+    return report
 
 
 def compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], precision: str
@@ -92,27 +142,40 @@ def graph_outputs(backend, desc, x: np.ndarray, taps, cells_by_branch) -> dict[s
 
 def run_selftest(export_dir: str | Path, out_dir: str | Path, precisions: list[str],
                  engines_dir: str | Path | None = None, repeats: int = 30) -> dict[str, Any]:
-    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+    """Run every part that can run here and write the report (see the module's doc)."""
     from edge.bench.onnx_models import bench_export
-    from edge.bench.timing import time_call
-    from edge.export.onnx_export import example_inputs
-    from edge.export.parity import sample_windows
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"environment": environment(), "export": str(export_dir),
-                              "kernels": None, "tensorrt": {}, "onnxruntime": {}, "skipped": []}
+    report: dict[str, Any] = {"environment": {}, "export": str(export_dir), "kernels": None,
+                              "tensorrt": {}, "onnxruntime": {}, "skipped": [], "failed": []}
+    part = Outcome(report)
     try:
+        report["environment"] = part.run("environment", environment) or {}
         from edge.bench.kernels import run_kernels
 
-        report["kernels"] = run_kernels(repeats)
-    except EdgeError as exc:
-        report["skipped"].append(f"CUDA kernels: {exc}")
-    for p in precisions:
-        try:
-            report["onnxruntime"][p] = bench_export(export_dir, p, repeats)
-        except EdgeError as exc:
-            report["skipped"].append(f"ONNX Runtime {p}: {exc}")
+        report["kernels"] = part.run("CUDA kernels", lambda: run_kernels(repeats))
+        for p in precisions:
+            res = part.run(f"ONNX Runtime {p}", lambda p=p: bench_export(export_dir, p, repeats))
+            if res is not None:
+                report["onnxruntime"][p] = res
+        ref = part.run("ONNX Runtime reference", lambda: _reference(export_dir))
+        if ref is None:
+            report["skipped"].append("TensorRT: no ONNX Runtime reference to compare with")
+        else:
+            _tensorrt(report, part, export_dir, out, engines_dir, precisions, ref, repeats)
+    finally:  # the report is written on every path, a Ctrl-C included
+        finish(report)
+        atomic.write_text(out / "selftest.json", json.dumps(report, indent=2, default=str) + "\n")
+        atomic.write_text(out / "selftest.md", markdown(report))
+    return report
+
+
+def _reference(export_dir: str | Path) -> tuple[Any, ...]:
+    """ONNX Runtime FP32 outputs of every graph on fixed inputs (the comparison's truth)."""
+    from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge.export.onnx_export import example_inputs
+    from edge.export.parity import sample_windows
 
     ort = OnnxRuntimeBackend(export_dir, "fp32")
     desc = ort.desc
@@ -124,34 +187,42 @@ def run_selftest(export_dir: str | Path, out_dir: str | Path, precisions: list[s
         cells_by_branch = {b: np.concatenate([sample_windows(desc, b, rng)
                                               for _ in range(2)])[:4]
                            for b in range(len(desc.branches))}
-    ref = graph_outputs(ort, desc, x, taps, cells_by_branch)
-    try:
+    return desc, x, taps, cells_by_branch, graph_outputs(ort, desc, x, taps, cells_by_branch)
+
+
+def _tensorrt(report: dict[str, Any], part: Outcome, export_dir: str | Path, out: Path,
+              engines_dir: str | Path | None, precisions: list[str], ref: tuple[Any, ...],
+              repeats: int) -> None:
+    """Build, load and compare each precision on its own: one that breaks is recorded and
+    the next still runs; without TensorRT (or pycuda) the rest is skipped."""
+    from edge.bench.timing import time_call
+
+    desc, x, taps, cells_by_branch, want = ref
+    engines = Path(out / "engines" if engines_dir is None else engines_dir)
+
+    def one(p: str) -> dict[str, Any]:
         from edge.backends.tensorrt_backend import TensorRTBackend
         from edge.engines.builder import BuildOptions, build_engines
 
-        engines = Path(out / "engines" if engines_dir is None else engines_dir)
-        for p in precisions:
-            build_engines(export_dir, engines, BuildOptions(precision=p))
-            be = TensorRTBackend(engines, p)
-            try:
-                got = graph_outputs(be, desc, x, taps, cells_by_branch)
-                stage = "detector" if desc.task == "instance" else "network"
-                run = be.detect if desc.task == "instance" else be.segment_image
-                report["tensorrt"][p] = {"parity": compare(ref, got, p),
-                                         "stages_ms": {stage: time_call(lambda: run(x), repeats)}}
-            finally:
-                be.close()
-    except EdgeError as exc:
-        report["skipped"].append(f"TensorRT: {exc}")
-    kernel_rows = (report["kernels"] or {}).get("rows", [])
-    report["ok"] = all(r["ok"] for r in kernel_rows) and all(
-        row["ok"] for v in report["tensorrt"].values() for row in v["parity"])
-    # "incomplete": nothing failed, but the kernels or TensorRT could not run here
-    report["status"] = ("fail" if not report["ok"] else
-                        "incomplete" if report["skipped"] else "pass")
-    atomic.write_text(out / "selftest.json", json.dumps(report, indent=2, default=str) + "\n")
-    atomic.write_text(out / "selftest.md", markdown(report))
-    return report
+        build_engines(export_dir, engines, BuildOptions(precision=p))
+        be = TensorRTBackend(engines, p)
+        try:
+            got = graph_outputs(be, desc, x, taps, cells_by_branch)
+            stage = "detector" if desc.task == "instance" else "network"
+            run = be.detect if desc.task == "instance" else be.segment_image
+            return {"parity": compare(want, got, p),
+                    "stages_ms": {stage: time_call(lambda: run(x), repeats)}}
+        finally:
+            be.close()
+
+    for p in precisions:
+        skipped = len(report["skipped"])
+        res = part.run(f"TensorRT {p}", lambda p=p: one(p))
+        if res is not None:
+            report["tensorrt"][p] = res
+        elif len(report["skipped"]) > skipped:  # no TensorRT here: the same for every precision
+            report["skipped"][-1] = "TensorRT: " + report["skipped"][-1].split(": ", 1)[1]
+            break
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -159,17 +230,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = ["# edge-seg self-test", "", f"Result: **{report['status'].upper()}**", "",
              "## Environment", "", "| item | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in env.items()]
-    k = report["kernels"]
     lines += ["", "## CUDA kernels vs NumPy references", ""]
-    if k:
-        lines += [f"{k['device']} via {k['api']}, theoretical bandwidth {k['peak_gb_s']:.0f} GB/s",
-                  "", "| kernel | size | check | ms | GB/s | % of peak |", "|---|---|---|---|---|---|"]
-        for r in k["rows"]:
-            lines.append(f"| {r['kernel']} | {r['size']} | {'ok' if r['ok'] else 'FAIL'} | "
-                         f"{r['ms']:.3f} | {r['gb_s']:.1f} | "
-                         f"{100 * r['gb_s'] / max(k['peak_gb_s'], 1e-9):.0f}% |")
-    else:
-        lines.append("Not run (see Skipped).")
+    lines += kernel_table(report["kernels"])
     for title, key in (("TensorRT against ONNX Runtime", "tensorrt"),):
         lines += ["", f"## {title}", ""]
         if not report[key]:
@@ -179,11 +241,37 @@ def markdown(report: dict[str, Any]) -> str:
             lines += [f"| {r['output']} | {r['rel_err']:.2e} | {r['tolerance']:.0e} | "
                       f"{'ok' if r['ok'] else 'FAIL'} |" for r in v["parity"]]
             lines += ["", "| stage | p50 ms | p90 ms |", "|---|---|---|"]
-            lines += [f"| {s} | {t['p50']:.2f} | {t['p90']:.2f} |" for s, t in v["stages_ms"].items()]
+            lines += [f"| {s} | {t['p50']:.2f} | {t['p90']:.2f} |"
+                      for s, t in v["stages_ms"].items()]
     lines += ["", "## ONNX Runtime latency", ""]
     for p, v in report["onnxruntime"].items():
         lines += [f"### {p}", "", "| graph | p50 ms | p90 ms |", "|---|---|---|"]
         lines += [f"| {s} | {t['p50']:.2f} | {t['p90']:.2f} |" for s, t in v["stages_ms"].items()]
-    if report["skipped"]:
-        lines += ["", "## Skipped", ""] + [f"- {s}" for s in report["skipped"]]
+    lines += failed_and_skipped(report)
     return "\n".join(lines) + "\n"
+
+
+def kernel_table(k: dict[str, Any] | None) -> list[str]:
+    """Markdown rows of :func:`edge.bench.kernels.run_kernels`' result."""
+    if not k:
+        return ["Not run (see Skipped or Failed)."]
+    peak = k.get("peak_gb_s")
+    head = (f"theoretical bandwidth {peak:.0f} GB/s" if peak else
+            f"theoretical bandwidth unknown ({k.get('peak_note', 'not reported')})")
+    lines = [f"{k['device']} via {k['api']}, {head}", "",
+             "| kernel | size | check | ms | GB/s | % of peak |", "|---|---|---|---|---|---|"]
+    for r in k["rows"]:
+        pct = "n/a" if not peak else f"{100 * r['gb_s'] / peak:.0f}%"
+        lines.append(f"| {r['kernel']} | {r['size']} | {'ok' if r['ok'] else 'FAIL'} | "
+                     f"{r['ms']:.3f} | {r['gb_s']:.1f} | {pct} |")
+    return lines
+
+
+def failed_and_skipped(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if report.get("failed"):
+        lines += ["", "## Failed", ""] + [f"- {f['part']}: {f['type']}: {f['message']}"
+                                          for f in report["failed"]]
+    if report.get("skipped"):
+        lines += ["", "## Skipped", ""] + [f"- {s}" for s in report["skipped"]]
+    return lines

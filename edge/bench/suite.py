@@ -154,6 +154,32 @@ class ScriptedDetections:
         return self.backend.segment(branch, crops)
 
 
+@contextlib.contextmanager
+def scripted_detections(core: Any, desc: ModelDescription, boxes: np.ndarray):
+    """Make a pipeline core see detections that decode to exactly ``boxes``, on every
+    backend: the host pipeline's backend is wrapped (:class:`ScriptedDetections`), and a
+    device pipeline that runs its detector engine itself (the TensorRT
+    ``GpuInstancePipeline``) gets the scripted outputs through its post-processing
+    (``plan``). Either way the detector still runs and is timed, and the crops come from
+    its real feature maps. Restores the core on exit."""
+    script = ScriptedDetections(core.backend, desc, boxes)
+    real_backend, own_plan = core.backend, vars(core).get("plan")
+    real_plan = core.plan
+
+    def plan(codes: np.ndarray, logits: np.ndarray):
+        return real_plan(script.codes, script.logits)
+
+    core.backend, core.plan = script, plan
+    try:
+        yield script
+    finally:
+        core.backend = real_backend
+        if own_plan is None:
+            del core.plan
+        else:
+            core.plan = own_plan
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -598,27 +624,31 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                 continue
             rows = []
             with pipe:
-                real = pipe.core.backend
                 files_mb = _files_mb(folder, p)
                 for k in counts:
                     say(f"{name} {p} {k} instances")
-                    if desc.task == "instance":
-                        pipe.core.backend = ScriptedDetections(
-                            real, desc, person_boxes(k, desc.input_size))
-                    stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup)
+                    with contextlib.ExitStack() as script:
+                        if desc.task == "instance":  # exactly k instances, on any backend
+                            script.enter_context(scripted_detections(
+                                pipe.core, desc, person_boxes(k, desc.input_size)))
+                        stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup)
                     row = _row(name, desc, opts.backend, p, k, stages, totals, meta,
                                files_mb, peak)
+                    if desc.task == "instance":  # k boxes decoded exactly, detector timed
+                        row["detections"] = "scripted"
                     # what loading this model and running it added to the process (freed
                     # memory of earlier rows may be reused, so this is a lower bound)
                     row["model_rss_mb"] = round(max(0.0, rss_mb() - rss_before), 1)
                     if desc.task == "instance" and opts.sequential and k > 0 \
-                            and pipe.core.executor is not None:
+                            and getattr(pipe.core, "executor", None) is not None:
                         ex, pipe.core.executor = pipe.core.executor, None
-                        seq, _ = time_frames(pipe, frames, max(5, opts.frames // 3), 1, False)
+                        with scripted_detections(pipe.core, desc,
+                                                 person_boxes(k, desc.input_size)):
+                            seq, _ = time_frames(pipe, frames, max(5, opts.frames // 3), 1,
+                                                 False)
                         pipe.core.executor = ex
                         row["branches_sequential_ms"] = summarize(seq.get("branches", []))
                     rows.append(row)
-                pipe.core.backend = real
             # accuracy after the timing, so the evaluation's memory is not in RSS +MB
             if is_trained and opts.data is not None:
                 say(f"{name} {p} accuracy on {opts.data}")
@@ -657,10 +687,9 @@ def _size_curve(opts: BenchOptions, job, threads: int, peak: float, say) -> list
         meta = json.loads((root / "bench.json").read_text())
         say(f"{name} fp32 at {s}x{s}")
         with Pipeline.from_dir(root / "fp32", backend=opts.backend, threads=threads) as pipe:
-            pipe.core.backend = ScriptedDetections(pipe.core.backend, desc,
-                                                   person_boxes(k, desc.input_size))
-            stages, totals = time_frames(pipe, synthetic_frames(desc.input_size), opts.frames,
-                                         opts.warmup)
+            with scripted_detections(pipe.core, desc, person_boxes(k, desc.input_size)):
+                stages, totals = time_frames(pipe, synthetic_frames(desc.input_size),
+                                             opts.frames, opts.warmup)
             rows.append(_row(name, desc, opts.backend, "fp32", k, stages, totals, meta,
                              _files_mb(root / "fp32", "fp32"), peak))
     return rows

@@ -4,7 +4,8 @@ With no command it runs the benchmark of the whole pipeline per branch configura
 and FCN variant (see the options below); the commands measure parts.
 It measures the host-side geometry stages (the NumPy reference path of the runtime)
 per SSD-ISB branch configuration, ONNX Runtime latency of exports per precision, the CUDA
-kernels (``kernels``) and, on a device, the whole TensorRT stack (``selftest``).
+kernels (``kernels``), the GPU pipeline's kernels on any CUDA machine without TensorRT
+(``gpucheck``) and, on a device, the whole TensorRT stack (``selftest``).
 """
 
 from __future__ import annotations
@@ -115,22 +116,37 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kernel_lines(res: dict) -> list[str]:
+    peak = res.get("peak_gb_s")
+    head = (f"theoretical bandwidth {peak:.0f} GB/s" if peak else
+            f"theoretical bandwidth unknown ({res.get('peak_note')})")
+    lines = [f"{res['device']} ({res['api']}), {head}"]
+    for r in res["rows"]:
+        pct = f"{100 * r['gb_s'] / peak:.0f}% of peak" if peak else "peak unknown"
+        lines.append(f"  {r['kernel']:26} {r['size']:22} {'ok' if r['ok'] else 'FAIL':4} "
+                     f"{r['ms']:8.3f} ms {r['gb_s']:8.1f} GB/s ({pct})")
+    return lines
+
+
 def cmd_kernels(args: argparse.Namespace) -> int:
     from edge.bench.kernels import run_kernels
 
     _at_least(args.repeats, "--repeats", 1, "at least 1 timed run per kernel (e.g. 50)")
     _name(args.json, "--json", "a file name")
-    res = run_kernels(args.repeats)
+    res = run_kernels(args.repeats)  # opens and always closes the GPU context
     if args.json is not None:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
-    print(f"{res['device']} ({res['api']}), theoretical bandwidth {res['peak_gb_s']:.0f} GB/s")
-    for r in res["rows"]:
-        print(f"  {r['kernel']:26} {r['size']:22} {'ok' if r['ok'] else 'FAIL':4} "
-              f"{r['ms']:8.3f} ms {r['gb_s']:8.1f} GB/s "
-              f"({100 * r['gb_s'] / max(res['peak_gb_s'], 1e-9):.0f}% of peak)")
+    print("\n".join(_kernel_lines(res)))
     if not all(r["ok"] for r in res["rows"]):
         raise ConfigError("a CUDA kernel disagrees with its NumPy reference (see above)")
     return 0
+
+
+def _print_outcome(report: dict) -> None:
+    for f in report.get("failed", []):
+        print(f"  failed: {f['part']}: {f['type']}: {f['message']}")
+    for s in report["skipped"]:
+        print(f"  skipped: {s}")
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
@@ -144,10 +160,42 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     report = run_selftest(args.export, args.out, precisions, args.engines, args.repeats)
     print(f"self-test {report['status'].upper()}: report in "
           f"{Path(args.out) / 'selftest.md'} (and selftest.json)")
-    for s in report["skipped"]:
-        print(f"  skipped: {s}")
+    _print_outcome(report)
     if not report["ok"]:
-        raise ConfigError(f"the self-test found disagreements; attach {args.out}/selftest.md "
+        raise ConfigError(f"the self-test FAILED (see above); attach {args.out}/selftest.md "
+                          f"to a bug report")
+    return 0
+
+
+def cmd_gpucheck(args: argparse.Namespace) -> int:
+    from edge.bench.gpucheck import run_gpucheck
+
+    _name(args.out, "--out", "a report folder")
+    _name(args.model, "--model", "an SSD-ISB export folder or 'demo'")
+    _name(args.json, "--json", "a file name")
+    _at_least(args.repeats, "--repeats", 1, "at least 1 timed run per kernel (e.g. 20)")
+    _at_least(args.frames, "--frames", 1, "at least 1 synthetic frame (e.g. 3)")
+    if args.size is not None:
+        _at_least(min(args.size), "--size", 32, "a frame size H W of 32 or more (e.g. 480 640)")
+    from edge.bench.kernels import FULL, QUICK
+
+    report = run_gpucheck(args.out, args.model, args.repeats, args.frames,
+                          tuple(args.size) if args.size else (480, 640),
+                          QUICK if args.quick else FULL)
+    if args.json is not None:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    if report["kernels"]:
+        print("\n".join(_kernel_lines(report["kernels"])))
+    p = report["pipeline"]
+    if p:
+        print(f"kernel pipeline vs ONNX Runtime: {p['instances']} instances in {p['frames']} "
+              f"frames, " + ", ".join(f"{c} {'ok' if ok else 'FAIL'}"
+                                      for c, ok in p["checks"].items()))
+    print(f"GPU check {report['status'].upper()}: report in {Path(args.out) / 'gpucheck.md'} "
+          f"(and gpucheck.json)")
+    _print_outcome(report)
+    if not report["ok"]:
+        raise ConfigError(f"the GPU check FAILED (see above); attach {args.out}/gpucheck.md "
                           f"to a bug report")
     return 0
 
@@ -320,6 +368,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE")
     p.set_defaults(handler=cmd_kernels)
 
+    p = sub.add_parser("gpucheck", help="GPU check without TensorRT: kernels, and the GPU "
+                                        "pipeline's kernels around ONNX Runtime, one report",
+                       description="For any CUDA machine with CuPy or pycuda (no TensorRT): "
+                                   "records the GPU, driver and libraries, checks every CUDA "
+                                   "kernel against NumPy with GB/s against the card's "
+                                   "bandwidth, and runs the GPU pipeline's pre-processing, "
+                                   "crop and paste kernels around ONNX Runtime networks on "
+                                   "the demo model and a synthetic scene, compared with the "
+                                   "ONNX Runtime pipeline. Writes gpucheck.md and "
+                                   "gpucheck.json; PASS (0), FAIL (2) or INCOMPLETE (0).")
+    p.add_argument("--out", default="gpucheck", help="report folder (default ./gpucheck)")
+    p.add_argument("--model", default="demo",
+                   help="SSD-ISB export folder for the pipeline check (default: demo)")
+    p.add_argument("--frames", type=int, default=3, help="synthetic frames (default 3)")
+    p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
+                   help="synthetic frame size (default 480 640)")
+    p.add_argument("--repeats", type=int, default=20, help="timed runs per kernel (default 20)")
+    p.add_argument("--quick", action="store_true",
+                   help="small kernel sizes: a smoke check in seconds (GB/s not meaningful)")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
+    p.set_defaults(handler=cmd_gpucheck)
+
     p = sub.add_parser("selftest", help="device self-test: engines vs ONNX Runtime, kernels, "
                                         "timings, one report",
                        description="For a bug report from a real device: records the "
@@ -327,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "engines of an export and compares every output with ONNX "
                                    "Runtime (per-output tolerances), times every stage, and "
                                    "writes selftest.md and selftest.json. Parts that cannot run "
-                                   "(no GPU, no TensorRT) are listed as skipped.")
+                                   "(no GPU, no TensorRT) are listed as skipped (INCOMPLETE, "
+                                   "exit 0); a part that breaks or disagrees is FAIL (exit 2).")
     p.add_argument("--export", required=True, help="export folder (FP32 graphs at least)")
     p.add_argument("--out", default="selftest", help="report folder (default ./selftest)")
     p.add_argument("--precision", default="fp32,fp16", help="comma list of precisions")
