@@ -552,6 +552,7 @@ def make_pycuda(lib: ctypes.CDLL, integrated: bool, seed: int = 0, cc: tuple[int
     comp.SourceModule = SourceModule
     pkg = types.ModuleType("pycuda")
     pkg.__path__ = []  # a package
+    pkg.VERSION_TEXT = "2025.1.2"
     pkg.driver, pkg.compiler = drv, comp
     return {"pycuda": pkg, "pycuda.driver": drv, "pycuda.compiler": comp}
 
@@ -698,7 +699,8 @@ def make_tensorrt(drv: types.ModuleType | None = None) -> types.ModuleType:
                 tail = [int(d) for d in i.shape[1:]]
                 dynamic = not isinstance(i.shape[0], int)
                 hi = spec["max_batch"] if dynamic else int(i.shape[0])
-                self.profile[i.name] = ((1, *tail), (1, *tail), (hi, *tail))
+                lo = hi if spec.get("static") else 1  # DLA: min = opt = max
+                self.profile[i.name] = ((lo, *tail), (lo, *tail), (hi, *tail))
                 probe[i.name] = np.zeros((1, *tail), np.float32)
             self.out_tail = {o.name: v.shape[1:] for o, v in
                              zip(self.session.get_outputs(), self.session.run(None, probe))}
@@ -730,30 +732,48 @@ def make_tensorrt(drv: types.ModuleType | None = None) -> types.ModuleType:
             return Context(self)
 
     class Runtime:
+        # pybind objects take only the attributes they define: a misspelt one raises
+        __slots__ = ("logger", "_dla_core")
+
         def __init__(self, logger) -> None:
             if not isinstance(logger, trt.ILogger):
                 raise TypeError("Runtime(): incompatible constructor arguments (an ILogger)")
             self.logger = logger
+            self._dla_core = -1
+
+        @property
+        def DLA_core(self) -> int:  # noqa: N802 (TensorRT's name)
+            return self._dla_core
+
+        @DLA_core.setter
+        def DLA_core(self, core: int) -> None:  # noqa: N802
+            if not isinstance(core, int) or isinstance(core, bool):
+                raise TypeError("DLA_core: incompatible function arguments (an int)")
+            self._dla_core = core
 
         def deserialize_cuda_engine(self, data: bytes):
             gpu = fake_gpu()
             if gpu is not None:
                 gpu.need_context("deserializeCudaEngine")
             try:
-                return Engine(json.loads(data), self.logger)
+                engine = Engine(json.loads(data), self.logger)
             except (ValueError, KeyError):
                 self.logger.log(trt.ILogger.Severity.ERROR, "deserializeCudaEngine failed")
                 return None
+            engine.dla_core = self._dla_core  # the core it was deserialised for
+            return engine
 
     trt.Runtime = Runtime
     return trt
 
 
 def write_fake_engines(export_dir: Path, out: Path, dtypes: dict[str, str] | None = None,
-                       precision: str = "fp32", max_batch: int | None = None) -> Path:
+                       precision: str = "fp32", max_batch: int | None = None,
+                       dla_core: int | None = None) -> Path:
     """An engine folder whose engines are the export's FP32 graphs, for the fake TensorRT;
     ``dtypes`` gives tensor name -> TensorRT DataType name (e.g. ``{"crop8": "HALF"}``) for
-    engines with FP16 I/O."""
+    engines with FP16 I/O; ``dla_core`` makes DLA entries as the builder writes them
+    (branch engines static at their cap)."""
     from edge.description import ModelDescription
     from edge.engines.folder import write_engine_folder
     from edge.engines.identity import DeviceInfo
@@ -767,11 +787,13 @@ def write_fake_engines(export_dir: Path, out: Path, dtypes: dict[str, str] | Non
         cap = desc.max_detections
         if spec.role == "branch" and desc.branches[spec.branch].max_boxes:
             cap = min(cap, desc.branches[spec.branch].max_boxes)
+        static = dla_core is not None and spec.role == "branch"
         (out / name).write_text(json.dumps({"onnx": str(export_dir / spec.file),
                                             "max_batch": max_batch or cap,
-                                            "dtypes": dtypes or {}}))
+                                            "dtypes": dtypes or {}, "static": static}))
         entries.append({"file": name, "role": spec.role, "branch": spec.branch,
-                        "precision": precision})
+                        "precision": precision, "dla_core": dla_core,
+                        "static_batch": (max_batch or cap) if static else None})
     write_engine_folder(out, desc, {"path": str(export_dir)},
                         DeviceInfo(TRT_VERSION, GPU_NAME, "8.7", None), entries)
     return out

@@ -36,6 +36,7 @@ def demo(tmp_path_factory):
     write_fake_engines(DEMO_EXPORT, root / "engines")
     write_fake_engines(DEMO_EXPORT, root / "fp16", dtypes=HALF, precision="fp16")
     write_fake_engines(DEMO_EXPORT, root / "cap1", max_batch=1)  # edge-build --max-boxes 1
+    write_fake_engines(DEMO_EXPORT, root / "dla", max_batch=4, dla_core=1)  # --dla 1
     return root, build_emulator(root)
 
 
@@ -167,6 +168,19 @@ def test_context_popped_on_refusal_and_constructor_failure(demo, monkeypatch) ->
         TensorRTBackend(root / "engines", "fp32")
     drv.gpu.check_clean()
     assert drv.gpu.retained == 0 and not drv.gpu.leaked and not drv.gpu.ranges
+    monkeypatch.setattr(runtime, "deserialize_cuda_engine", real)
+    # the GPU pipeline failing after the backend loaded: Pipeline closes the backend
+    from edge.backends import tensorrt_backend
+    from edge.runtime.model import Pipeline
+
+    def broken(*_a, **_k):
+        raise EngineError("kernel image refused")
+
+    monkeypatch.setattr(tensorrt_backend, "GpuInstancePipeline", broken)
+    with pytest.raises(EngineError, match="kernel image refused"):
+        Pipeline.from_dir(root / "engines", backend="tensorrt", precision="fp32")
+    drv.gpu.check_clean()
+    assert drv.gpu.retained == 0 and not drv.gpu.leaked and not drv.gpu.ranges
 
 
 def test_close_frees_buffers_first_and_is_idempotent(fake_gpu) -> None:
@@ -237,3 +251,30 @@ def test_gpu_pipeline_checks_crop_dtypes_by_name(demo, monkeypatch, tmp_path, dt
     with pytest.raises(EngineError, match=match):
         Pipeline.from_dir(tmp_path / "e", backend="tensorrt", precision="fp32")
     assert not any(drv.gpu.stacks.values())  # nothing left pushed on the way out
+
+
+def test_dla_engines_deserialise_on_their_core_and_run_fewer_crops_at_the_static_batch(
+        demo, monkeypatch) -> None:
+    """DLA branch engines take one batch (min = opt = max): the runtime sets
+    ``Runtime.DLA_core`` before deserialising, never asks for another shape (the fake, like
+    TensorRT, refuses it), and a frame with fewer boxes gives the same masks as the GPU."""
+    from edge.runtime.model import Pipeline
+
+    root, lib = demo
+    drv = install(monkeypatch, lib, integrated=True)
+    frame = scenes()[1]
+    with Pipeline.from_dir(root / "dla", backend="tensorrt", precision="fp32") as dla:
+        engines = dla.core.be.branch_engines.values()
+        assert all(e.engine.dla_core == 1 and e.static_batch == 4 for e in engines)
+        a = dla(frame)
+        plan = dla.core.clamp_jobs(dla.core.plan(dla.core.det.host["box_codes"][0],
+                                                 dla.core.det.host["class_logits"][0]))
+        assert any(len(idx) < 4 for _, idx in plan.jobs)  # some branch ran padded
+    with Pipeline.from_dir(root / "engines", backend="tensorrt", precision="fp32") as gpu:
+        b = gpu(frame)
+    assert len(a) == len(b) > 0
+    for i in range(len(a)):
+        la, lb = a.instances.mask_logits[i], b.instances.mask_logits[i]
+        if la is not None and lb is not None:
+            np.testing.assert_allclose(la, lb, atol=1e-4)
+    drv.gpu.check_clean()

@@ -48,15 +48,6 @@ NON_BLOCKING = 1  # CU_STREAM_NON_BLOCKING (pycuda's Stream takes the flags as a
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 
-def _trt_logger(trt: Any) -> Any:
-    """The process's single TensorRT logger (edge.engines; TensorRT keeps one pointer)."""
-    try:
-        from edge.engines.logger import trt_logger
-    except ImportError:  # before edge/engines/logger.py exists
-        from edge.engines.builder import trt_logger
-    return trt_logger(trt)
-
-
 def _free_host(arr: np.ndarray | None) -> None:
     """Free a page-locked array now (while the context is current), not at garbage
     collection on whichever thread drops it last."""
@@ -69,8 +60,11 @@ class _Engine:
     """One deserialised engine, its execution context and its I/O buffers (allocated once,
     at the profile's maximum shapes). Tensors are addressed by name, never by position."""
 
-    def __init__(self, trt: Any, cuda: Any, runtime: Any, path: Path) -> None:
+    def __init__(self, trt: Any, cuda: Any, runtime: Any, path: Path,
+                 static_batch: int | None = None) -> None:
         self.path = path
+        # DLA engines take one batch (profile min = opt = max): fewer crops run padded
+        self.static_batch = static_batch
         self.device: dict[str, Any] = {}
         self.host: dict[str, np.ndarray] = {}
         self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
@@ -135,6 +129,10 @@ class _Engine:
         if not 1 <= batch <= self.cap:
             raise EngineError(f"{self.path}: {batch} crops for an engine built for 1..{self.cap}"
                               f"; rebuild with a larger --max-boxes")
+        if self.static_batch is not None:
+            # the shape stays the built one (set once at load); rows past ``batch`` hold
+            # stale crops whose outputs are never read (a batch's rows are independent)
+            return
         for name in self.inputs:
             self._set_shape(name, (batch, *self.max_shape[name][1:]))
 
@@ -168,7 +166,8 @@ class TensorRTBackend:
 
     def __init__(self, model_dir: str | Path, precision: str = "fp16") -> None:
         from edge.engines.folder import read_engine_folder
-        from edge.engines.identity import DeviceInfo, read_l4t
+        from edge.engines.identity import device_info
+        from edge.engines.logger import trt_logger
 
         trt = require("tensorrt", "the TensorRT backend")
         cuda = require("pycuda.driver", "the TensorRT backend")
@@ -183,18 +182,20 @@ class TensorRTBackend:
         self.ctx = self.gpu.retain_primary_context()  # the context TensorRT also uses
         try:
             with self.bound():
-                major, minor = self.gpu.compute_capability()
-                info = DeviceInfo(trt.__version__, self.gpu.name(), f"{major}.{minor}",
-                                  read_l4t())
+                # the builder's own reading of the device (board, SMs): equal facts or refusal
+                info = device_info(trt, cuda, self.gpu)
                 self.root = Path(model_dir)
                 self.desc, entries = read_engine_folder(self.root, precision, info)
                 self.precision = precision
                 attr = cuda.device_attribute
                 self.integrated = bool(self.gpu.get_attribute(attr.INTEGRATED)) and bool(
                     self.gpu.get_attribute(attr.CAN_MAP_HOST_MEMORY))
-                self.runtime = trt.Runtime(_trt_logger(trt))
+                self.runtime = trt.Runtime(trt_logger(trt))
                 for e in entries:
-                    eng = _Engine(trt, cuda, self.runtime, self.root / e["file"])
+                    if e.get("dla_core") is not None:  # before deserialising, as TensorRT asks
+                        self.runtime.DLA_core = int(e["dla_core"])
+                    eng = _Engine(trt, cuda, self.runtime, self.root / e["file"],
+                                  e.get("static_batch"))
                     if e["role"] == "branch":
                         self.branch_engines[int(e["branch"])] = eng
                     else:

@@ -144,7 +144,11 @@ class Pipeline:
         self.core: InstancePipeline | SemanticPipeline
         own_core = getattr(backend, "instance_pipeline", None)  # a backend's device path
         if desc.task == "instance" and own_core is not None:
-            self.core = own_core(desc)
+            try:
+                self.core = own_core(desc)
+            except BaseException:  # the backend holds a device context and its buffers
+                self.close()
+                raise
         elif desc.task == "instance":
             self.core = InstancePipeline(desc, backend, self._executor)
         else:
