@@ -474,3 +474,17 @@ def test_a_closed_pipe_on_stdout_is_not_an_internal_error() -> None:
     proc.stdout.close()  # what head does after its line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and err == "", err
+
+
+def test_a_source_that_does_not_open_still_closes_the_pipeline(recorder, monkeypatch,
+                                                               capsys) -> None:
+    """The pipeline holds a device context on the GPU path: a missing camera must close
+    it (pycuda aborts at exit with a context left pushed)."""
+    from edge.runtime.model import Pipeline
+
+    closed = []
+    real = Pipeline.close
+    monkeypatch.setattr(Pipeline, "close", lambda self: (closed.append(1), real(self)))
+    recorder.opens = False
+    assert run.main(["--camera", "0", "--headless"]) == 2
+    assert "cannot open it" in one_line_error(capsys) and closed
