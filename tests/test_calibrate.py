@@ -56,7 +56,9 @@ def test_calibration_writes_every_artifact(calibrated) -> None:
     assert manifest["calibration"]["set"]["preprocessing_hash"]
     header, scales = parse_trt_cache(out / "detector.calib.cache")
     assert header == "TRT-100300-EntropyCalibration2"
-    ranges = read_ranges(out / "ranges" / "detector.entropy.json")
+    # ranges are keyed by graph and set: detector.entropy.<key>.json, one per graph
+    (found,) = (out / "ranges").glob("detector.entropy.*.json")
+    ranges = read_ranges(found)
     lo, hi = ranges["feat32__internal"]
     assert scales["feat32__internal"] == pytest.approx(max(abs(lo), abs(hi)) / 127, rel=1e-6)
     be = OnnxRuntimeBackend(out, "int8", threads=1)
@@ -94,7 +96,13 @@ def test_gate_refuses_and_reports_remedies(setup, capsys) -> None:
     methods = [(a["method"], a["excluded"] > 0) for a in gate["attempts"]]
     assert methods == [("entropy", False), ("entropy", True), ("max", True),
                        ("percentile", True)]
-    assert "INT8 loses more than -1.0 points" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "INT8 refused by the accuracy gate" in err and "--max-drop -1" in err
+    assert "--allow-refused-int8" in err
+    # both INT8 targets that run here were measured (random weights: the remedies are what
+    # this test is about; tests/test_int8_gate.py gates a trained model)
+    assert set(gate["attempts"][0]["targets"]) == {"onnxruntime", "tensorrt-qdq"}
+    assert gate["artifacts"]["tensorrt-cache"]["status"] == "ungated"
 
 
 def test_empty_and_tiny_sets_fail_clearly(tmp_path, setup) -> None:

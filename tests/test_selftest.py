@@ -116,3 +116,94 @@ def test_the_report_is_written_when_the_run_is_interrupted(tmp_path, monkeypatch
     assert bench.main(["selftest", "--export", str(DEMO_EXPORT), "--out", str(out),
                        "--precision", "fp32", "--repeats", "1"]) == 130
     assert json.loads((out / "selftest.json").read_text())["status"] == "incomplete"
+
+
+# ----------------------------------------------------------- accuracy on the fake device
+
+
+@pytest.fixture(scope="module")
+def fake_device_engines(tmp_path_factory):
+    """Fake INT8 engine folders of the shipped demo for tests/fake_device.py: ``good``
+    runs the export's FP32 graphs; ``broken`` a detector whose class logits are negated
+    (an INT8 engine that lost its scores), so its accuracy truly collapses."""
+    import shutil as _shutil
+
+    onnx = pytest.importorskip("onnx")
+    if _shutil.which("g++") is None:
+        pytest.skip("no g++ to emulate the CUDA kernels")
+    from tests.fake_device import build_emulator, write_fake_engines
+
+    root = tmp_path_factory.mktemp("selftest-acc")
+    good = write_fake_engines(DEMO_EXPORT, root / "good", precision="int8")
+    broken = write_fake_engines(DEMO_EXPORT, root / "broken", precision="int8")
+    model = onnx.load(str(DEMO_EXPORT / "detector.onnx"))
+    for node in model.graph.node:
+        node.output[:] = ["class_logits_raw" if o == "class_logits" else o for o in node.output]
+    model.graph.node.append(onnx.helper.make_node("Neg", ["class_logits_raw"],
+                                                  ["class_logits"]))
+    negated = root / "detector-negated.onnx"
+    onnx.save(model, str(negated))
+    folder = json.loads((broken / "engines.json").read_text())
+    for e in folder["engines"]:
+        if e["role"] == "detector":
+            spec = json.loads((broken / e["file"]).read_text())
+            (broken / e["file"]).write_text(json.dumps({**spec, "onnx": str(negated)}))
+            from edge.export.onnx_export import sha256_file
+
+            e["sha256"] = sha256_file(broken / e["file"])
+    (broken / "engines.json").write_text(json.dumps(folder))
+    return root, build_emulator(root)
+
+
+@pytest.mark.parametrize("which, status", [("good", "pass"), ("broken", "fail")])
+def test_selftest_measures_the_int8_engines_on_a_generated_holdout(fake_device_engines,
+                                                                   monkeypatch, which,
+                                                                   status) -> None:
+    """On the fake device: the INT8 engines' mask AP@0.50 on generated held-out scenes
+    against the export's FP32 through ONNX Runtime; past the gate's --max-drop (1.0, from
+    the demo export's manifest) it is FAIL."""
+    import edge.bench.selftest as st
+    from tests.fake_device import make_pycuda, make_tensorrt
+
+    root, lib = fake_device_engines
+    mods = make_pycuda(lib, integrated=True)
+    for name, mod in {**mods, "tensorrt": make_tensorrt(mods["pycuda.driver"])}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(st, "environment", lambda: {})
+    import edge.bench.kernels as kernels
+    import edge.bench.onnx_models as onnx_models
+
+    monkeypatch.setattr(kernels, "run_kernels", lambda repeats: None)
+    monkeypatch.setattr(onnx_models, "bench_export", lambda *a: {"stages_ms": {}})
+
+    def engines_ran(report, part, export_dir, out, engines_dir, precisions, ref, repeats):
+        report["tensorrt"] = {p: {"parity": [], "stages_ms": {}} for p in precisions}
+
+    monkeypatch.setattr(st, "_tensorrt", engines_ran)
+    out = root / f"report-{which}"
+    report = st.run_selftest(DEMO_EXPORT, out, ["int8"], engines_dir=root / which, repeats=1,
+                             holdout_images=4)
+    mods["pycuda.driver"].gpu.check_clean()
+    acc = report["accuracy"]
+    assert acc["generated"] and acc["seed"] == st.HOLDOUT_SEED
+    assert len(list((out / "holdout" / "images").iterdir())) == 4
+    assert acc["max_drop_points"] == 1.0 and acc["fp32_onnxruntime"] > 20
+    row = acc["by_precision"]["int8"]
+    assert report["status"] == status, report["failed"]
+    if which == "good":  # the engines are the FP32 graphs: nothing lost
+        assert row["ok"] and abs(row["drop_points"]) < 1e-6
+    else:
+        assert not row["ok"] and row["drop_points"] > 10
+    md = (out / "selftest.md").read_text()
+    assert "TensorRT accuracy on the held-out set" in md
+    assert ("| int8 |" in md) and (("FAIL" in md) == (status == "fail"))
+
+
+def test_selftest_accuracy_needs_a_holdout_for_classes_synthetic_scenes_lack(tmp_path) -> None:
+    from edge import catalog
+    from edge.bench.selftest import holdout_for
+
+    desc = catalog.describe("ssd-isb-multi-shape", alpha=0.25, input_size=(96, 96))
+    desc = desc.replace(class_names=("car",))
+    root, why = holdout_for(desc, tmp_path, 2)
+    assert root is None and "--holdout" in why and "car" in why

@@ -21,11 +21,17 @@ class OnnxRuntimeBackend:
     branches run side by side from a thread pool without oversubscribing the cores.
     ``spin`` lets idle ORT threads busy-wait (lowest latency for back-to-back network
     calls, as in a pure network benchmark; it starves everything else on a small CPU).
+    ``target`` picks the INT8 graphs: ``onnxruntime`` (deployment here) or ``tensorrt-qdq``
+    (TensorRT's Q/DQ graphs, run on the CPU only to measure them). INT8 graphs the
+    accuracy gate refused are not loaded unless ``allow_refused_int8`` (see
+    :mod:`edge.calibrate.gate`).
     """
 
     def __init__(self, export_dir: str | Path, precision: str = "fp32",
                  threads: int | None = None, branch_threads: int | None = None,
-                 spin: bool = False) -> None:
+                 spin: bool = False, target: str = "onnxruntime",
+                 allow_refused_int8: bool = False) -> None:
+        from edge.calibrate.gate import check_int8
         from edge.export.onnx_export import read_manifest
 
         ort = require("onnxruntime", "the ONNX Runtime backend")
@@ -34,12 +40,21 @@ class OnnxRuntimeBackend:
         manifest = read_manifest(self.root)
         self.desc = ModelDescription.from_dict(manifest["description"],
                                                source=str(self.root / "manifest.json"))
-        entries = [f for f in manifest["files"] if f["precision"] == precision
-                   and f["target"] in ("any", "onnxruntime")]
+        if target not in ("onnxruntime", "tensorrt-qdq"):
+            raise ValueError(f"target {target!r}: ONNX Runtime runs the onnxruntime or the "
+                             f"tensorrt-qdq graphs")
+        if target == "onnxruntime":
+            entries = [f for f in manifest["files"] if f["precision"] == precision
+                       and f["target"] in ("any", "onnxruntime")]
+        else:  # TensorRT's Q/DQ graphs, run here to measure them (the gate)
+            entries = [f for f in manifest["files"] if f["precision"] == precision
+                       and f["target"] == "tensorrt" and str(f["file"]).endswith(".onnx")]
         if not entries:
             have = sorted({f["precision"] for f in manifest["files"]})
             raise ModelFileError(f"{self.root}: no {precision} graphs for ONNX Runtime (has "
                                  f"{have}); export or calibrate that precision first")
+        if precision == "int8":  # before any session: a refused gate stops here
+            check_int8(self.root, manifest, target, allow_refused_int8)
         threads = threads or (os.cpu_count() or 1)
 
         def options(n: int):

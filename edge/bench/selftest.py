@@ -6,6 +6,15 @@ export and compares every output with ONNX Runtime on identical inputs (per-outp
 tolerances), and times every stage of both backends. Writes ``selftest.md`` and
 ``selftest.json`` on every path.
 
+With engines built, it also measures their accuracy on a held-out set exactly as
+``edge-build eval`` does (:mod:`edge.evaluate`: mask AP@0.50 or mIoU, through TensorRT),
+against the export's FP32 graphs through ONNX Runtime (the calibration gate's reference):
+``--holdout DIR``, or a small synthetic set generated here (seeded with
+:data:`HOLDOUT_SEED`, never a calibration seed) for models whose classes the synthetic
+scenes have. The TensorRT INT8 engines are the one INT8 artifact the calibrating machine
+cannot measure (the calibration cache): past the ``--max-drop`` recorded in the export's
+gate they FAIL.
+
 Result: FAIL (exit 2) when anything ran and disagreed or broke - a parse, out-of-memory or
 identity error, or any library exception (pycuda, TensorRT), recorded with its type and
 message while the other precisions still run; INCOMPLETE when nothing failed but a part
@@ -30,6 +39,10 @@ log = logging.getLogger(__name__)
 
 # |TensorRT - ONNX Runtime| allowed per output, relative to the reference's max |value|
 TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "int8": 1e-1}
+# the generated held-out set: far from the seeds docs and tests calibrate with (0-999)
+HOLDOUT_SEED = 424242
+HOLDOUT_IMAGES = 24
+DEFAULT_MAX_DROP = 1.0  # edge-build calibrate's default, for exports without a gate record
 
 
 def environment(gpu: bool = True) -> dict[str, Any]:
@@ -101,8 +114,10 @@ class Outcome:
 def finish(report: dict[str, Any]) -> dict[str, Any]:
     """``ok`` and ``status`` from the rows, failures and skipped parts."""
     kernel_rows = (report.get("kernels") or {}).get("rows", [])
+    accuracy = (report.get("accuracy") or {}).get("by_precision", {})
     rows_ok = all(r["ok"] for r in kernel_rows) and all(
-        row["ok"] for v in report.get("tensorrt", {}).values() for row in v["parity"])
+        row["ok"] for v in report.get("tensorrt", {}).values() for row in v["parity"]) and all(
+        a["ok"] for a in accuracy.values())
     report["ok"] = rows_ok and not report["failed"]
     report["status"] = ("fail" if not report["ok"] else
                         "incomplete" if report["skipped"] else "pass")
@@ -141,7 +156,9 @@ def graph_outputs(backend, desc, x: np.ndarray, taps, cells_by_branch) -> dict[s
 
 
 def run_selftest(export_dir: str | Path, out_dir: str | Path, precisions: list[str],
-                 engines_dir: str | Path | None = None, repeats: int = 30) -> dict[str, Any]:
+                 engines_dir: str | Path | None = None, repeats: int = 30,
+                 holdout: str | Path | None = None, holdout_images: int = HOLDOUT_IMAGES
+                 ) -> dict[str, Any]:
     """Run every part that can run here and write the report (see the module's doc)."""
     from edge.bench.onnx_models import bench_export
 
@@ -164,6 +181,11 @@ def run_selftest(export_dir: str | Path, out_dir: str | Path, precisions: list[s
             report["skipped"].append("TensorRT: no ONNX Runtime reference to compare with")
         else:
             _tensorrt(report, part, export_dir, out, engines_dir, precisions, ref, repeats)
+        if report["tensorrt"]:  # engines ran: how accurate are they?
+            engines = Path(out / "engines" if engines_dir is None else engines_dir)
+            part.run("TensorRT accuracy", lambda: _accuracy(
+                report, export_dir, engines, out, list(report["tensorrt"]), holdout,
+                holdout_images))
     finally:  # the report is written on every path, a Ctrl-C included
         finish(report)
         atomic.write_text(out / "selftest.json", json.dumps(report, indent=2, default=str) + "\n")
@@ -225,6 +247,90 @@ def _tensorrt(report: dict[str, Any], part: Outcome, export_dir: str | Path, out
             break
 
 
+def _gate_of(export_dir: str | Path) -> tuple[float, dict[str, Any]]:
+    """(--max-drop, gate record) of the export's calibration (defaults without one)."""
+    from edge.export.onnx_export import read_manifest
+
+    gate = (read_manifest(Path(export_dir), verify=False).get("calibration") or {}).get(
+        "gate") or {}
+    limit = gate.get("max_drop_points")
+    return (float(limit) if isinstance(limit, (int, float)) else DEFAULT_MAX_DROP), gate
+
+
+def holdout_for(desc, out: Path, images: int
+                ) -> tuple[Path | None, str]:
+    """A synthetic held-out set for ``desc`` written under ``out`` (input size, seed
+    :data:`HOLDOUT_SEED`), or (None, why) when the synthetic scenes lack its classes."""
+    from edge.data.synth import SEMANTIC_CLASSES, write_dataset
+
+    if desc.task == "instance":
+        fits = tuple(desc.class_names) == ("person",)
+    else:
+        fits = tuple(desc.class_names) == tuple(SEMANTIC_CLASSES)
+    if not fits:
+        return None, (f"{desc.name}'s classes {list(desc.class_names)} are not the synthetic "
+                      f"scenes'; pass --holdout DATA (held-out frames of its own classes)")
+    root = out / "holdout"
+    write_dataset(str(root), images, tuple(desc.input_size), seed=HOLDOUT_SEED, progress=False,
+                  overwrite=True)
+    log.info("generated %d held-out synthetic scenes in %s (seed %d)", images, root,
+             HOLDOUT_SEED)
+    return root, ""
+
+
+def _accuracy(report: dict[str, Any], export_dir: str | Path, engines: Path, out: Path,
+              precisions: list[str], holdout: str | Path | None, images: int) -> None:
+    """Accuracy of each precision's engines on the held-out set against the export's FP32
+    through ONNX Runtime, as :func:`edge.evaluate.measure_accuracy` measures it; INT8 past
+    the gate's --max-drop is not ok (FAIL). Recorded in ``report["accuracy"]``."""
+    from edge.description import ModelDescription
+    from edge.evaluate import EVAL_SCORE_THRESHOLD, accuracy_metric, measure_accuracy
+    from edge.evaluate.runner import evaluate, headline, load_pipeline
+    from edge.export.onnx_export import read_manifest
+
+    desc = ModelDescription.from_dict(read_manifest(Path(export_dir), verify=False)
+                                      ["description"])
+    from edge.engines.folder import ENGINE_MANIFEST
+    from edge.errors import ModelFileError
+
+    if not (engines / ENGINE_MANIFEST).is_file():  # before generating a held-out set
+        raise ModelFileError(f"{engines / ENGINE_MANIFEST}: missing, no engines to measure")
+    generated = holdout is None
+    if holdout is None:
+        holdout, why = holdout_for(desc, out, images)
+        if holdout is None:
+            report["skipped"].append(f"TensorRT accuracy: {why}")
+            return
+    limit, _ = _gate_of(export_dir)
+    fp32 = measure_accuracy(export_dir, holdout, "fp32")["accuracy"]
+    acc: dict[str, Any] = {"holdout": str(holdout), "generated": generated,
+                           "seed": HOLDOUT_SEED if generated else None,
+                           "metric": accuracy_metric(desc.task),
+                           "fp32_onnxruntime": fp32, "max_drop_points": limit,
+                           "by_precision": {}}
+    report["accuracy"] = acc
+    for p in precisions:
+        pipeline = load_pipeline(engines, precision=p, backend="tensorrt",
+                                 score_threshold=EVAL_SCORE_THRESHOLD)
+        try:
+            value = headline(evaluate(pipeline, holdout, progress=False), desc.task)
+        finally:
+            close = getattr(pipeline.backend, "close", None)
+            if close is not None:
+                close()
+        drop = fp32 - value
+        gated = p == "int8"
+        acc["by_precision"][p] = {"metric": value, "drop_points": drop, "gated": gated,
+                                  "ok": not gated or drop <= limit}
+        log.info("TensorRT %s: %s %.2f vs FP32 %.2f (drop %.2f points%s)", p,
+                 acc["metric"], value, fp32, drop,
+                 f", gate {limit:g}" if gated else "")
+        if gated and drop > limit:
+            log.warning("TensorRT INT8 loses %.2f points of %s on %s (gate: --max-drop %g): "
+                        "recalibrate on frames closer to the scene or deploy FP16", drop,
+                        acc["metric"], holdout, limit)
+
+
 def markdown(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = ["# edge-seg self-test", "", f"Result: **{report['status'].upper()}**", "",
@@ -243,6 +349,17 @@ def markdown(report: dict[str, Any]) -> str:
             lines += ["", "| stage | p50 ms | p90 ms |", "|---|---|---|"]
             lines += [f"| {s} | {t['p50']:.2f} | {t['p90']:.2f} |"
                       for s, t in v["stages_ms"].items()]
+    acc = report.get("accuracy")
+    if acc:
+        lines += ["", "## TensorRT accuracy on the held-out set", "",
+                  f"{acc['metric']} on {acc['holdout']}"
+                  f"{' (generated, seed ' + str(acc['seed']) + ')' if acc['generated'] else ''}"
+                  f"; FP32 through ONNX Runtime {acc['fp32_onnxruntime']:.2f}; INT8 gate: drop "
+                  f"<= {acc['max_drop_points']:g} points", "",
+                  "| precision | metric | drop | |", "|---|---|---|---|"]
+        lines += [f"| {p} | {a['metric']:.2f} | {a['drop_points']:+.2f} | "
+                  f"{('ok' if a['ok'] else 'FAIL') if a['gated'] else 'not gated'} |"
+                  for p, a in acc["by_precision"].items()]
     lines += ["", "## ONNX Runtime latency", ""]
     for p, v in report["onnxruntime"].items():
         lines += [f"### {p}", "", "| graph | p50 ms | p90 ms |", "|---|---|---|"]

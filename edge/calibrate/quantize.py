@@ -26,12 +26,13 @@ from its cached ranges; a run that fails with an error removes it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
 import shutil
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -288,10 +289,14 @@ def parse_trt_cache(path: str | Path) -> tuple[str, dict[str, float]]:
 
 @dataclass
 class Attempt:
+    """One calibration attempt: the ONNX Runtime graphs' figure (``metric``,
+    ``drop_points``) and every measured target's under ``targets``."""
+
     method: str
     excluded: int
     metric: float | None
     drop_points: float | None
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _sensitive_nodes(path: Path) -> list[str]:
@@ -301,23 +306,58 @@ def _sensitive_nodes(path: Path) -> list[str]:
             and any(p in n.name for p in SENSITIVE_PATTERNS)]
 
 
-def _metric(export_dir: Path, precision: str, holdout: str) -> float:
-    """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime."""
-    from edge.evaluate import measure_accuracy
+def _metric(export_dir: Path, precision: str, holdout: str, target: str = "onnxruntime"
+            ) -> float:
+    """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime: FP32
+    by :func:`edge.evaluate.measure_accuracy`; INT8 by the same pipeline, scorer and score
+    threshold with the ``target``'s graphs (``onnxruntime`` or ``tensorrt-qdq``)."""
+    from edge.evaluate import EVAL_SCORE_THRESHOLD, measure_accuracy
 
-    return measure_accuracy(export_dir, holdout, precision)["accuracy"]
+    if precision != "int8" or target == "onnxruntime":
+        return measure_accuracy(export_dir, holdout, precision)["accuracy"]
+    from edge.evaluate.runner import evaluate, headline, load_pipeline
+
+    pipeline = load_pipeline(export_dir, precision=precision, target=target,
+                             score_threshold=EVAL_SCORE_THRESHOLD)
+    return headline(evaluate(pipeline, holdout, "val", progress=False), pipeline.desc.task)
+
+
+def set_fingerprint(frames: list[np.ndarray], cset: CalibrationSet, method: str) -> str:
+    """sha256 of what the activation ranges depend on besides the graph: the frames' pixels
+    (in order), the preprocessing they feed and the calibration method. Cached ranges are
+    keyed by it, so a different set (or the same folder recalibrated) never reuses them."""
+    h = hashlib.sha256()
+    h.update(f"{cset.preprocessing_hash}|{method}|{len(frames)}".encode())
+    for f in frames:
+        h.update(str(f.shape).encode())
+        h.update(np.ascontiguousarray(f).tobytes())
+    return h.hexdigest()
+
+
+def ranges_path(out: Path, stem: str, method: str, graph_sha256: str, set_sha256: str) -> Path:
+    """``out/ranges/<stem>.<method>.<key>.json``, key = sha256(graph sha256, set fingerprint)
+    (first 16 hex digits): ranges of another graph or another set never match."""
+    key = hashlib.sha256(f"{graph_sha256}|{set_sha256}".encode()).hexdigest()[:16]
+    return out / "ranges" / f"{stem}.{method}.{key}.json"
 
 
 def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str | Path,
                      method: str = "entropy", holdout: str | None = None,
                      max_drop: float = 1.0, trt: str = "10.3",
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, remedies: bool = True) -> dict[str, Any]:
     """Calibrate every FP32 graph of ``export_dir`` into ``out_dir`` (a complete export
     folder: the FP32/FP16 graphs are copied beside the INT8 ones) and run the gate.
 
     Everything that can be refused (the export, the set's preprocessing, ``out_dir``,
     the holdout dataset) is checked before any calibration. The folder is assembled in
-    ``<out_dir>.partial`` and moved into place complete (see the module notes)."""
+    ``<out_dir>.partial`` and moved into place complete (see the module notes).
+
+    With ``holdout`` every INT8 artifact that runs here is measured against FP32 on it:
+    the ONNX Runtime graphs and the TensorRT Q/DQ graphs (through ONNX Runtime); the
+    TensorRT cache stays ungated (only the device self-test can measure it). While a
+    measured target loses more than ``max_drop`` points the remedies are tried in turn
+    (heads in FP32, then the other methods; ``remedies=False`` stops after the first
+    attempt). Returns the gate, as recorded under ``calibration.gate`` of the manifest."""
     from edge.export.onnx_export import MANIFEST, read_manifest, sha256_file
 
     src, out = Path(export_dir), Path(out_dir)
@@ -351,7 +391,7 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
         log.info("resuming from %s (left by an interrupted run)", stage)
     try:
         gate = _calibrate_into(src, manifest, desc, cset, stage, method, holdout, max_drop, trt,
-                               progress, sha256_file, MANIFEST)
+                               progress, sha256_file, MANIFEST, remedies)
     except KeyboardInterrupt:
         raise  # keep the staging folder: the next run resumes from its ranges
     except BaseException:
@@ -378,10 +418,50 @@ def _move_into_place(stage: Path, out: Path, manifest_name: str) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
+MEASURED_TARGETS = ("onnxruntime", "tensorrt-qdq")  # runnable here, through ONNX Runtime
+
+
+def _measure_target(out: Path, holdout: str, target: str, fp32: float
+                    ) -> dict[str, Any]:
+    """``{"metric", "drop_points"}`` of ``target``'s INT8 graphs, or ``{"error"}`` when ONNX
+    Runtime cannot run them on this CPU (then the target is ungated, never passed)."""
+    from edge.errors import ModelFileError
+
+    try:
+        value = _metric(out, "int8", holdout, target)
+    except ModelFileError as exc:
+        log.warning("%s INT8 graphs: not measurable here (%s); they stay ungated", target, exc)
+        return {"metric": None, "drop_points": None, "error": str(exc).splitlines()[0]}
+    return {"metric": value, "drop_points": fp32 - value}
+
+
+def _artifacts(attempt: Attempt | None, holdout: str | None, max_drop: float,
+               files: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Per target: files, metric, drop and status (passed / refused / ungated, with why)."""
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("onnxruntime", "tensorrt-qdq", "tensorrt-cache"):
+        rec: dict[str, Any] = {"files": files.get(target, []), "metric": None,
+                               "drop_points": None, "status": "ungated"}
+        if target == "tensorrt-cache":
+            rec["note"] = ("not measurable here (TensorRT only); measured on the device by "
+                           "edge-bench selftest --precision int8")
+        elif holdout is None:
+            rec["note"] = "calibrated without --holdout"
+        elif attempt is not None and target in attempt.targets:
+            m = attempt.targets[target]
+            if m.get("error"):
+                rec["note"] = f"not measurable here: {m['error']}"
+            else:
+                rec.update(metric=m["metric"], drop_points=m["drop_points"],
+                           status="passed" if m["drop_points"] <= max_drop else "refused")
+        out[target] = rec
+    return out
+
+
 def _calibrate_into(src: Path, manifest: dict[str, Any], desc: ModelDescription,
                     cset: CalibrationSet, out: Path, method: str, holdout: str | None,
                     max_drop: float, trt: str, progress: bool, sha256_file,
-                    manifest_name: str) -> dict[str, Any]:
+                    manifest_name: str, remedies: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ranges").mkdir(exist_ok=True)
     kept = [f for f in manifest["files"] if f["precision"] in ("fp32", "fp16")]
@@ -390,12 +470,17 @@ def _calibrate_into(src: Path, manifest: dict[str, Any], desc: ModelDescription,
             atomic.copy_file(src / f["file"], out / f["file"])
     frames = cset.frames_bgr()
     feeds = calibration_feeds(src, desc, frames, progress)
+    fingerprints = {m: set_fingerprint(frames, cset, m) for m in METHODS}
 
     def build(method: str, exclude_sensitive: bool) -> list[dict[str, Any]]:
         entries = []
         for f in (f for f in kept if f["precision"] == "fp32" and f["file"] in feeds):
             stem = f["file"][: -len(".onnx")]
-            ranges = out / "ranges" / f"{stem}.{method}.json"
+            ranges = ranges_path(out, stem, method, sha256_file(out / f["file"]),
+                                 fingerprints[method])
+            if ranges.is_file():
+                log.info("%s: reusing activation ranges %s (same graph, set and method)",
+                         f["file"], ranges.name)
             exclude = _sensitive_nodes(out / f["file"]) if exclude_sensitive else []
             for target, name in (("onnxruntime", f"{stem}.int8.onnx"),
                                  ("tensorrt", f"{stem}.int8-trt.onnx")):
@@ -412,34 +497,53 @@ def _calibrate_into(src: Path, manifest: dict[str, Any], desc: ModelDescription,
                             "bytes": cache.stat().st_size})
         return entries
 
-    def write_manifest(int8: list[dict[str, Any]], gate: dict[str, Any]) -> None:
+    def write_manifest(int8: list[dict[str, Any]], gate: dict[str, Any], m: str) -> None:
         new = {**manifest, "files": kept + int8, "calibration": {
-            "set": cset.describe(), "method": method, "gate": gate}}
+            "set": cset.describe(), "set_sha256": fingerprints[m], "method": m, "gate": gate}}
         atomic.write_text(out / manifest_name, json.dumps(new, indent=2) + "\n")
 
     attempts: list[Attempt] = []
     plan = [(method, False), (method, True)] + [(m, True) for m in METHODS if m != method]
+    if not remedies:
+        plan = plan[:1]
     fp32 = _metric(src, "fp32", holdout) if holdout else None
     int8: list[dict[str, Any]] = []
+    used = method
     for m, exclude_sensitive in plan:
+        used = m
         int8 = build(m, exclude_sensitive)
-        write_manifest(int8, {"status": "measuring"})
+        write_manifest(int8, {"status": "measuring"}, m)
+        excluded = sum(len(e.get("fp32_nodes", [])) for e in int8)
         if holdout is None:
-            attempts.append(Attempt(m, 0, None, None))
+            attempts.append(Attempt(m, excluded, None, None))
             break
-        value = _metric(out, "int8", holdout)
-        drop = fp32 - value
-        attempts.append(Attempt(m, sum(len(e.get("fp32_nodes", [])) for e in int8), value, drop))
-        log.info("INT8 (%s, %s): %.2f vs FP32 %.2f", m,
-                 "heads in FP32" if exclude_sensitive else "all layers", value, fp32)
-        if drop <= max_drop:
+        assert fp32 is not None
+        targets = {t: _measure_target(out, holdout, t, fp32) for t in MEASURED_TARGETS}
+        ort = targets["onnxruntime"]
+        attempts.append(Attempt(m, excluded, ort["metric"], ort["drop_points"], targets))
+        for t, r in targets.items():
+            if r["metric"] is not None:
+                log.info("INT8 %s (%s, %s): %.2f vs FP32 %.2f (drop %.2f points)", t, m,
+                         "heads in FP32" if exclude_sensitive else "all layers", r["metric"],
+                         fp32, r["drop_points"])
+        if all(r["drop_points"] is None or r["drop_points"] <= max_drop
+               for r in targets.values()):
             break
+    files: dict[str, list[str]] = {}
+    for e in int8:
+        from .gate import artifact_target
+
+        files.setdefault(artifact_target(e), []).append(e["file"])
+    artifacts = _artifacts(attempts[-1] if attempts else None, holdout, max_drop, files)
+    measured = [a for a in artifacts.values() if a["status"] != "ungated"]
+    refused = [t for t, a in artifacts.items() if a["status"] == "refused"]
+    status = ("not gated: no --holdout set" if holdout is None else
+              "refused" if refused else "passed" if measured else "ungated")
     last = attempts[-1]
-    deployable = last.drop_points is not None and last.drop_points <= max_drop
     gate = {"holdout": holdout, "max_drop_points": max_drop, "fp32": fp32,
             "metric": "mask AP50" if desc.task == "instance" else "mIoU",
-            "attempts": [a.__dict__ for a in attempts], "deployable": deployable,
-            "status": "passed" if deployable else ("not gated: no --holdout set"
-                                                    if holdout is None else "refused")}
-    write_manifest(int8, gate)
+            "attempts": [a.__dict__ for a in attempts],
+            "deployable": last.drop_points is not None and last.drop_points <= max_drop,
+            "status": status, "refused": refused, "artifacts": artifacts}
+    write_manifest(int8, gate, used)
     return gate

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"),
                    help="auto = TensorRT when the folder has engines and TensorRT imports")
     m.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    m.add_argument("--allow-refused-int8", action="store_true",
+                   help="run INT8 the accuracy gate refused (logs the measured drop); better: "
+                        "recalibrate on frames closer to the scene, or run fp16")
     m.add_argument("--threads", type=int, metavar="N", help="CPU cores to use (default: all)")
     m.add_argument("--score-threshold", type=float, metavar="T",
                    help="override the model's detection threshold")
@@ -171,7 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          size=tuple(args.demo_size or (640, 640)),
                          csi_size=tuple(args.csi_size or (720, 1280)))
     pipeline = Pipeline.from_dir(args.model, backend=args.backend, precision=args.precision,
-                                 threads=args.threads, score_threshold=args.score_threshold)
+                                 threads=args.threads, score_threshold=args.score_threshold,
+                                 allow_refused_int8=args.allow_refused_int8)
     outputs = Outputs(overlay=not args.no_overlay)
     try:
         if args.output is not None:

@@ -44,6 +44,7 @@ class BuildOptions:
     timing_cache: str | None = None
     max_boxes: int | None = None  # branch profile max batch (default: description's cap)
     progress: bool = True
+    allow_refused_int8: bool = False  # build INT8 the accuracy gate refused (logged)
 
 
 def profile_for(desc: ModelDescription, role: str, branch: int | None, inputs: list[str],
@@ -334,6 +335,7 @@ def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOption
     manifest = read_manifest(export_dir)
     desc = ModelDescription.from_dict(manifest["description"])
     files = {f["file"] for f in manifest["files"]}
+    gate = check_int8_artifacts(api, export_dir, manifest, desc, files, opts)
     out.mkdir(parents=True, exist_ok=True)
     device = current_device(trt)
     check_dla(api, opts, device)
@@ -350,4 +352,32 @@ def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOption
             save_timing_cache(cache_path, timing, device)
     export = {"path": str(export_dir.resolve()),
               "manifest_sha256": sha256_file(export_dir / MANIFEST)}
+    if gate:
+        export["int8_gate"] = gate
     return write_engine_folder(out, desc, export, device, entries)
+
+
+def check_int8_artifacts(api: TrtApi, export_dir: Path, manifest: dict[str, Any],
+                         desc: ModelDescription, files: set[str], opts: BuildOptions
+                         ) -> dict[str, Any]:
+    """Before any INT8 build: the gate of each INT8 artifact this TensorRT would build from
+    (the Q/DQ graphs, or the FP32 graphs + calibration caches). A refused one stops the
+    build unless ``opts.allow_refused_int8`` (see :func:`edge.calibrate.gate.check_int8`);
+    an ungated one is a warning. Returns ``{target: gate record}`` for ``engines.json``."""
+    if opts.precision != "int8":
+        return {}
+    from edge.calibrate.gate import check_int8
+    from edge.export.onnx_export import graph_specs
+
+    targets = set()
+    for spec in graph_specs(desc):
+        plan = plan_build(api, spec.file[:-len(".onnx")], "int8", files, export_dir)
+        targets.add("tensorrt-cache" if plan.calibration_cache else "tensorrt-qdq")
+    gate = {}
+    for target in sorted(targets):
+        rec = check_int8(export_dir, manifest, target, opts.allow_refused_int8,
+                         action="building engines from")
+        if rec is not None:
+            gate[target] = {k: rec.get(k) for k in ("status", "metric", "drop_points",
+                                                    "max_drop_points", "holdout")}
+    return gate

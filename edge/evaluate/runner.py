@@ -16,13 +16,18 @@ DEMO_NAME = "demo"
 @dataclass(frozen=True)
 class ModelSource:
     """What runs for a model reference at a precision: ``backend`` ``onnxruntime`` (an
-    export folder's graphs of ``precision``) or ``pytorch`` (a checkpoint, FP32)."""
+    export folder's graphs of ``precision``), ``tensorrt`` (an engine folder, on the
+    device: the self-test's accuracy) or ``pytorch`` (a checkpoint, FP32). ``target``
+    picks which INT8 graphs ONNX Runtime runs (``onnxruntime``, or ``tensorrt-qdq`` to
+    measure TensorRT's Q/DQ graphs); ``allow_refused_int8`` loads INT8 the gate refused."""
 
     ref: str
     path: Path
     backend: str
     precision: str
     device: str
+    target: str = "onnxruntime"
+    allow_refused_int8: bool = False
 
 
 def _export_commands(ref: str, precision: str) -> str:
@@ -35,12 +40,17 @@ def _export_commands(ref: str, precision: str) -> str:
 
 
 def resolve_model(ref: str | Path, precision: str = "fp32",
-                  device: str | None = None) -> ModelSource:
+                  device: str | None = None, *, backend: str = "auto",
+                  allow_refused_int8: bool = False, target: str = "onnxruntime"
+                  ) -> ModelSource:
     """Decide what evaluating ``ref`` at ``precision`` runs, refusing what cannot run.
 
     Export folders run through ONNX Runtime on the CPU at any precision they have.
     Checkpoints and weights files run in PyTorch at FP32 only. ``demo`` is the shipped
-    weights at FP32 and the shipped export (ONNX Runtime) at other precisions it has."""
+    weights at FP32 and the shipped export (ONNX Runtime) at other precisions it has.
+    An engine folder (``engines.json``, no ``manifest.json``), or any folder with engines
+    when ``backend="tensorrt"``, runs through TensorRT (the device self-test)."""
+    from edge.engines.folder import ENGINE_MANIFEST
     from edge.train.checkpoint import resolve
 
     if precision not in ("fp32", "fp16", "int8"):
@@ -59,11 +69,23 @@ def resolve_model(ref: str | Path, precision: str = "fp32",
                               f"export --model demo --out exports/demo (it writes FP16 graphs) "
                               f"and evaluate --model exports/demo --precision {precision}")
         ref, text = folder, str(folder)
-    if Path(ref).is_dir():
+    if backend not in ("auto", "onnxruntime", "tensorrt"):
+        raise ConfigError(f"backend {backend!r}: choose auto, onnxruntime or tensorrt")
+    folder = Path(ref)
+    if folder.is_dir() and (folder / ENGINE_MANIFEST).is_file() and (
+            backend == "tensorrt" or not (folder / "manifest.json").is_file()):
+        return ModelSource(text, folder, "tensorrt", precision, "cuda",
+                           allow_refused_int8=allow_refused_int8)
+    if backend == "tensorrt":
+        raise ConfigError(f"{ref}: no {ENGINE_MANIFEST}, so nothing for TensorRT; build engines "
+                          f"with edge-build engine --export {ref} --precision {precision} "
+                          f"--out ENGINES")
+    if folder.is_dir():
         if device not in (None, "cpu"):
             raise ConfigError(f"--device {device}: an export folder runs through ONNX Runtime "
                               f"on the CPU; drop --device (it applies to checkpoints)")
-        return ModelSource(text, Path(ref), "onnxruntime", precision, "cpu")
+        return ModelSource(text, Path(ref), "onnxruntime", precision, "cpu", target,
+                           allow_refused_int8)
     path = resolve(ref)  # missing files are refused here, naming the path
     if precision != "fp32":
         raise ConfigError(f"--precision {precision}: {path.name} is a PyTorch "
@@ -77,32 +99,42 @@ def resolve_model(ref: str | Path, precision: str = "fp32",
 
 
 def load_pipeline(ref: str | Path, device: str | None = None, precision: str = "fp32",
-                  score_threshold: float | None = None, source: ModelSource | None = None):
+                  score_threshold: float | None = None, source: ModelSource | None = None,
+                  *, backend: str = "auto", allow_refused_int8: bool = False,
+                  target: str = "onnxruntime"):
     """Pipeline for an export folder (ONNX Runtime, ``precision`` graphs) or a checkpoint,
     weights file or ``demo`` (PyTorch, FP32; ``demo`` at INT8 is the shipped export). See
     :func:`resolve_model`. ``score_threshold`` overrides the description's (evaluation
-    uses COCO's 0.05)."""
+    uses COCO's 0.05). ``backend="tensorrt"`` (or an engine folder) runs TensorRT engines;
+    INT8 the accuracy gate refused loads only with ``allow_refused_int8``."""
     from edge.pipeline import InstancePipeline, SemanticPipeline
 
-    src = source or resolve_model(ref, precision, device)
-    backend: Any
+    src = source or resolve_model(ref, precision, device, backend=backend,
+                                  allow_refused_int8=allow_refused_int8, target=target)
+    be: Any
     if src.backend == "onnxruntime":
         from edge.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        backend = OnnxRuntimeBackend(src.path, src.precision)
-        desc = backend.desc
+        be = OnnxRuntimeBackend(src.path, src.precision, target=src.target,
+                                allow_refused_int8=src.allow_refused_int8)
+        desc = be.desc
+    elif src.backend == "tensorrt":
+        from edge.backends.tensorrt_backend import TensorRTBackend
+
+        be = TensorRTBackend(src.path, src.precision)
+        desc = be.desc
     else:
         require("torch", "evaluating PyTorch checkpoints")
         from edge.backends.torch_backend import TorchBackend
         from edge.train.checkpoint import load_model
 
         desc, model, _ = load_model(src.path)
-        backend = TorchBackend(model, src.device)
+        be = TorchBackend(model, src.device)
     if desc.task == "instance":
         if score_threshold is not None:
             desc = desc.replace(score_threshold=score_threshold)
-        return InstancePipeline(desc, backend)
-    return SemanticPipeline(desc, backend)
+        return InstancePipeline(desc, be)
+    return SemanticPipeline(desc, be)
 
 
 def open_dataset(desc, data: str | Path, split: str = "val", option: str = "--data"):
