@@ -30,8 +30,7 @@ def _refused(capsys, argv: list[str], option: str) -> str:
 
 
 def _report(rows=()) -> dict:
-    return {"machine": {"cpu": "test cpu", "cores": 2, "threads": 2, "date": "2026-01-01",
-                        "peak_gmacs_fp32": 1.0},
+    return {"machine": {"cpu": "test cpu", "cores": 2, "threads": 2, "date": "2026-01-01"},
             "rows": list(rows), "thesis": [], "thesis_hardware": "test", "notes": []}
 
 
@@ -98,7 +97,8 @@ def test_bench_accuracy_is_edge_build_eval_figure(tmp_path, monkeypatch, capsys)
     from edge.evaluate.runner import evaluate, headline, load_pipeline
 
     # not under test, and slow: the matmul peak and importing torch for its version
-    monkeypatch.setattr(suite, "peak_gmacs", lambda threads: 1.0)
+    monkeypatch.setattr(suite, "machine_peaks", lambda threads: {"physical": {},
+                                                                 "achieved": {}})
     monkeypatch.setattr(suite, "machine_info", lambda threads: _report()["machine"])
     monkeypatch.setattr(suite, "synthetic_frames", functools.partial(suite.synthetic_frames, n=1))
     data = tmp_path / "data"
@@ -125,9 +125,10 @@ def test_bench_accuracy_is_edge_build_eval_figure(tmp_path, monkeypatch, capsys)
     # the table's accuracy column and the budget line: rounded, with metric and source
     text = f"{expected:.2f} mask AP@0.50 (measured)"
     assert f"| {text} |" in stdout
-    assert f"accuracy {text}." in stdout and repr(expected) not in stdout
+    assert f"accuracy {text} on {data}." in stdout and repr(expected) not in stdout
     budget = json.loads(out.read_text())["budget"]["instance"]
     assert budget["accuracy"] == expected and budget["accuracy_metric"] == "mask AP@0.50"
+    assert budget["accuracy_data"] == str(data)
     assert stdout.startswith("# edge-seg benchmarks")  # stdout carries only the report
 
 
@@ -145,17 +146,25 @@ def test_budget_line_rounds_the_accuracy(monkeypatch, capsys) -> None:
                         lambda opts, progress=None: _report([row(53.194736842, "measured")]))
     assert bench.main(["--budget-ms", "100"]) == 0
     out = capsys.readouterr().out
-    assert "accuracy 53.19 mask AP@0.50 (measured)." in out and "53.1947" not in out
+    assert "accuracy 53.19 mask AP@0.50 (measured) on " in out and "53.1947" not in out
     assert "| 50% | 0% |" in out  # a 0 peak share is 0%, not -
     assert "| 53.19 mask AP@0.50 (measured) |" in out
 
     # only --instances 0 measured: the budget compares at 0 instances, not nowhere
     monkeypatch.setattr(suite, "run_suite", lambda opts, progress=None: _report(
-        [row(38.6, "thesis, reported", instances=0)]))
+        [row(38.6, "measured", instances=0)]))
     assert bench.main(["--instances", "0", "--budget-ms", "100"]) == 0
     out = capsys.readouterr().out
     assert "SSD-ISB at 0 instances" in out
-    assert "accuracy 38.60 mask AP@0.50 (thesis, reported)." in out
+    assert "accuracy 38.60 mask AP@0.50 (measured)" in out
+
+    # a figure that was not measured in the run (a thesis figure) is never chosen
+    monkeypatch.setattr(suite, "run_suite", lambda opts, progress=None: _report(
+        [row(38.6, "thesis, reported")]))
+    assert bench.main(["--budget-ms", "100"]) == 2
+    out, err = capsys.readouterr()
+    assert "no configuration with measured accuracy meets it." in out
+    assert len(err.strip().splitlines()) == 1 and "--model demo" in err
 
 
 def test_budget_nobody_meets_says_why(monkeypatch, capsys) -> None:
@@ -168,12 +177,14 @@ def test_budget_nobody_meets_says_why(monkeypatch, capsys) -> None:
                 "input_size": [640, 640], "accuracy": acc, "accuracy_metric": "mask AP@0.50",
                 "accuracy_source": "measured"}
 
-    for acc, words in ((38.6, "raise it"), (None, "add --model DIR --data D")):
+    for acc, words in ((38.6, ["raise it"]),
+                       (None, ["measured accuracy", "--model DIR --data D", "--model demo"])):
         monkeypatch.setattr(suite, "run_suite", lambda opts, progress=None: _report([row(acc)]))
         assert bench.main(["--budget-ms", "100"]) == 2
         out, err = capsys.readouterr()
         assert out.startswith("# edge-seg benchmarks")  # the report is still printed
-        assert len(err.strip().splitlines()) == 1 and "--budget-ms" in err and words in err
+        assert len(err.strip().splitlines()) == 1 and "--budget-ms" in err
+        assert all(w in err for w in words), err
 
 
 # --------------------------------------------------------------------------- the suite
@@ -206,7 +217,13 @@ def test_suite_valid_zeros_reach_the_benchmark(suite_calls, tmp_path, capsys) ->
         assert suite_calls[-1].configs == [] and suite_calls[-1].models == [str(model)]
     assert bench.main(["--configs", "all", "--model", str(model)]) == 0
     assert len(suite_calls[-1].configs) > 10
-    assert len(suite_calls) == 11
+    # the shipped model by name, its held-out scenes tunable
+    assert bench.main(["--model", "demo", "--holdout-images", "7"]) == 0
+    assert suite_calls[-1].models == ["demo"] and suite_calls[-1].holdout_images == 7
+    assert suite_calls[-1].configs == []
+    assert bench.main(["--model", "demo", "--data", str(model)]) == 0
+    assert suite_calls[-1].data == str(model)
+    assert len(suite_calls) == 13
     capsys.readouterr()
 
 
@@ -238,6 +255,8 @@ def test_suite_valid_zeros_reach_the_benchmark(suite_calls, tmp_path, capsys) ->
     (["--configs", ","], "--configs"),
     (["--configs", "nope"], "--configs"),
     (["--data", "somewhere"], "--data"),
+    (["--holdout-images", "0"], "--holdout-images"),
+    (["--model", "demo", "--holdout-images", "-1"], "--holdout-images"),
     (["--model", ""], "--model"),
     (["--model", "/no/such/export"], "--model"),
     (["--json", ""], "--json"),
@@ -263,6 +282,7 @@ def test_bench_options_check_refuses_library_zeros() -> None:
 
     BenchOptions(configs=["ssd-isb-multi-shape"], instances=[0]).check()  # valid
     for bad in ({"threads": 0}, {"frames": 0}, {"instances": []}, {"instances": [-1]},
+                {"holdout_images": 0},
                 {"input_size": 0}, {"sizes": [0]}, {"alpha": 0.0}, {"semantic_size": (0, 0)},
                 {"precisions": []}, {"configs": []}):
         opts = BenchOptions(**{"configs": ["ssd-isb-multi-shape"], **bad})

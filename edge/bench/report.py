@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from edge import atomic
-from edge.bench.suite import budget_load, choose_for_budget, pareto_front
+from edge.bench.peak import describe as describe_peak
+from edge.bench.suite import (BASIS, budget_load, choose_for_budget, has_measured_accuracy,
+                              pareto_front, pareto_rows)
 from edge.optional import require
 
 
@@ -16,7 +18,7 @@ def _ours(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Our FPS over each peer's, same configuration (eager) or same instance count (Mask
-    R-CNN), all measured in this run on this machine."""
+    R-CNN), all measured in this run on this machine (never a thesis figure)."""
     out = []
     eager = {(r["config"], r["instances"]): r for r in rows if r.get("peer") == "pytorch-eager"}
     mrcnn = {r["instances"]: r for r in rows if r.get("peer") == "maskrcnn-r50-fpn"}
@@ -35,17 +37,35 @@ def _f(v: Any, fmt: str = ".1f") -> str:
 
 
 def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.0f}%"
+    """``42%``; one decimal under 10% (an INT8 row's share of an AMX peak is small)."""
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if 0 < v < 0.1 else f"{100 * v:.0f}%"
 
 
 def accuracy_text(r: dict[str, Any]) -> str:
-    """``38.60 mask AP@0.50 (thesis, reported)``: value in points, metric and whose figure
-    it is; ``-`` without one."""
+    """``53.19 mask AP@0.50 (measured)``: value in points, metric and that it was measured
+    in this run; ``-`` without a measurement."""
     if r.get("accuracy") is None:
         return "-"
     metric = r.get("accuracy_metric") or "accuracy"
     source = r.get("accuracy_source")
     return f"{r['accuracy']:.2f} {metric}" + (f" ({source})" if source else "")
+
+
+def masked_text(r: dict[str, Any]) -> str:
+    """``10/30``: instances that got a mask of those scripted; ``-`` for semantic rows."""
+    if r.get("masked") is None:
+        return "-"
+    return f"{r['masked']}/{r['instances']}"
+
+
+def peak_lines(machine: dict[str, Any]) -> list[str]:
+    """The physical and achieved peaks as sentences (or the legacy measured figure)."""
+    p = machine.get("peak")
+    if p:
+        return describe_peak(p["physical"], p.get("achieved"))
+    return []
 
 
 def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
@@ -54,32 +74,39 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
     lines = ["# edge-seg benchmarks", "",
              f"Measured on **{m['cpu']}**, {m['cores']} cores ({m['threads']} threads used), "
              f"{m['date']}; ONNX Runtime {m.get('onnxruntime', '-')}, PyTorch "
-             f"{m.get('torch', '-')}. A {m['peak_gmacs_fp32']:.0f} GMAC/s float32 matrix product "
-             f"is this machine's measured peak. Absolute times belong to this machine; ratios "
-             f"are taken within the run.", ""]
+             f"{m.get('torch', '-')}. Absolute times belong to this machine; ratios are taken "
+             f"within the run.", ""]
+    peak = peak_lines(m)
+    if peak:
+        lines += ["## This machine's peak", ""] + [f"- {x}" for x in peak] + [""]
     lines += ["## Every configuration", "",
               "p50 per stage in ms; FPS from the mean frame time (decode excluded, render "
-              "included); overhead = share of the frame that is not network inference; peak = "
-              "share of the measured matmul peak that inference reaches; act. MB = every "
+              "included); masked = scripted people that got a mask, of those in the frame "
+              "(a branch configuration that takes few shapes masks few); overhead = share of "
+              "the frame that is not network inference; peak = share of the machine's PHYSICAL "
+              "peak that inference reaches (FP32 rows of the float32 peak, INT8 rows of the "
+              "int8 peak; see above); act. MB = every "
               "operator's output bytes (detector + one box through each branch), as the thesis "
               "reported memory; RSS +MB = resident memory added by loading and running the "
               "model (each row's `peak_rss_mb` in the JSON is the process peak so far); "
-              "accuracy in points, mask AP@0.50 (SSD-ISB) or mIoU (FCN): *measured* = this "
-              "export on `--data`, exactly as `edge-build eval` computes it (COCO protocol, "
-              "detections down to score 0.05); *thesis, reported* = the thesis's figure for the "
-              "configuration (its weights, data and input size), not a measurement of the "
-              "random-weight model timed here (each row's `accuracy_detail` in the JSON says "
-              "which table).", "",
-              "| config | prec | inst | FPS | frame p50 | p99 | preprocess | net | post | crop | "
-              "branches (seq) | paste | render | overhead | peak | params | MB on disk | act. MB | "
-              "RSS +MB | accuracy |", "|" + "---|" * 20]
+              "accuracy in points, mask AP@0.50 (SSD-ISB) or mIoU (FCN), only where it was "
+              "*measured* in this run at the row's precision and input size, exactly as "
+              "`edge-build eval` computes it (COCO protocol, detections down to score 0.05): "
+              "`--model DIR --data D` rows on D, the shipped demo model (`--model demo`) on "
+              "generated held-out scenes (each row's `accuracy_data` in the JSON names the "
+              "set); zoo rows have random weights and no accuracy (the thesis's figures are "
+              "in their own table below).", "",
+              "| config | prec | inst | masked | FPS | frame p50 | p99 | preprocess | net | "
+              "post | crop | branches (seq) | paste | render | overhead | peak | params | "
+              "MB on disk | act. MB | RSS +MB | accuracy |", "|" + "---|" * 21]
     for r in _ours(rows):
         s = r["stages_ms"]
         net = s.get("detector", s.get("network", {})).get("p50")
         seq = r.get("branches_sequential_ms", {}).get("p50")
         br = s.get("branches", {}).get("p50")
         lines.append(
-            f"| {r['config']} | {r['precision']} | {r['instances']} | {r['fps']:.1f} | "
+            f"| {r['config']} | {r['precision']} | {r['instances']} | {masked_text(r)} | "
+            f"{r['fps']:.1f} | "
             f"{r['frame_ms']['p50']:.1f} | {r['frame_ms']['p99']:.1f} | "
             f"{_f(s.get('preprocess', {}).get('p50'), '.2f')} | {_f(net)} | "
             f"{_f(s.get('postprocess', {}).get('p50'), '.2f')} | "
@@ -97,36 +124,56 @@ def markdown(report: dict[str, Any], budget_ms: float | None = None) -> str:
         lines += [f"| {x['config']} | {x['precision']} | {x['instances']} | {x['fps']:.1f} | "
                   f"{_f(x['vs_eager'], '.2f')} | {_f(x['vs_maskrcnn'], '.1f')} |" for x in rat]
         peers = [r for r in rows if r.get("peer")]
-        lines += ["", "| peer | config | inst | FPS | frame p50 ms |", "|---|---|---|---|---|"]
-        lines += [f"| {r['peer']} | {r['config']} | {r['instances']} | {r['fps']:.2f} | "
-                  f"{r['frame_ms']['p50']:.1f} |" for r in peers]
+        lines += ["", "| peer | config | inst | masked | FPS | frame p50 ms |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['peer']} | {r['config']} | {r['instances']} | {masked_text(r)} | "
+                  f"{r['fps']:.2f} | {r['frame_ms']['p50']:.1f} |" for r in peers]
     if report.get("size_curve"):
-        lines += ["", "## Latency against input size", "", "| config | input | inst | FPS | "
-                  "frame p50 ms | net p50 ms |", "|---|---|---|---|---|---|"]
+        lines += ["", "## Latency against input size", "", "| config | input | inst | masked | "
+                  "FPS | frame p50 ms | net p50 ms |", "|---|---|---|---|---|---|---|"]
         for r in report["size_curve"]:
             lines.append(f"| {r['config']} | {r['input_size'][0]}x{r['input_size'][1]} | "
-                         f"{r['instances']} | {r['fps']:.1f} | {r['frame_ms']['p50']:.1f} | "
+                         f"{r['instances']} | {masked_text(r)} | {r['fps']:.1f} | "
+                         f"{r['frame_ms']['p50']:.1f} | "
                          f"{r['stages_ms']['detector']['p50']:.1f} |")
-    lines += ["", "## The thesis's rows (reference lines, not comparable hardware)", "",
-              f"{report['thesis_hardware']}; memory is TensorFlow's profiler output bytes.", "",
+    pareto = report.get("pareto") or pareto_rows(rows)
+    lines += ["", "## Speed / accuracy Pareto front", "", f"From {BASIS}.", ""]
+    front = [("SSD-ISB at " f"{pareto.get('instances')} instances", x)
+             for x in pareto.get("instance", [])] + [("FCN", x)
+                                                      for x in pareto.get("semantic", [])]
+    if front:
+        lines += ["| task | config | prec | FPS | accuracy | data |", "|---|---|---|---|---|---|"]
+        lines += [f"| {task} | {x['config']} | {x['precision']} | {x['fps']:.1f} | "
+                  f"{x['accuracy']:.2f} {x['accuracy_metric']} | {x.get('accuracy_data') or '-'} |"
+                  for task, x in front]
+    else:
+        lines.append("No row has measured accuracy: run `--model DIR --data D` or "
+                     "`--model demo` for one.")
+    lines += ["", "## The thesis's rows (the thesis's figures, not measured here)", "",
+              f"Reported by the thesis on its hardware ({report['thesis_hardware']}), its "
+              f"trained weights and its data (SSD-ISB: mask AP@0.50 on COCO, person class, "
+              f"640x640; FCN: mIoU on Cityscapes, 1024x2048); memory is TensorFlow's profiler "
+              f"output bytes. Reference lines only: never in the Pareto front, the budget "
+              f"choice or a ratio.", "",
               "| table | row | input | FPS GPU | FPS CPU | memory MB | params | accuracy "
-              "(thesis, reported) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "(the thesis's) | data (the thesis's) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for t in report["thesis"]:
         lines.append(f"| {t['table']} | {t['row']} | {t['input_size'][0]}x{t['input_size'][1]} "
                      f"| {t['fps_gpu']} | {t['fps_cpu']} | {t['memory_mb']} | {t['params']:,} | "
-                     f"{_f(t['accuracy'], 'g')} {t['metric']} |")
+                     f"{_f(t['accuracy'], 'g')} {t['metric']} | {t.get('data', '-')} |")
     if budget_ms is not None:
-        lines += ["", f"## Budget {budget_ms:g} ms", ""]
+        lines += ["", f"## Budget {budget_ms:g} ms", "", f"From {BASIS}.", ""]
         load = budget_load(rows)
         for task, what in (("instance", f"SSD-ISB at {10 if load is None else load} "
                                         f"instances, mask AP@0.50"),
                            ("semantic", "FCN, mIoU")):
             best = choose_for_budget(rows, budget_ms, task)
-            lines.append(f"- {what}: " + ("no configuration timed here with an accuracy figure meets it."
+            lines.append(f"- {what}: " + ("no configuration with measured accuracy meets it."
                          if best is None else
                          f"**{best['config']} {best['precision']}**, p50 "
-                         f"{best['frame_ms']['p50']:.1f} ms, accuracy {accuracy_text(best)}."))
+                         f"{best['frame_ms']['p50']:.1f} ms, accuracy {accuracy_text(best)} "
+                         f"on {best.get('accuracy_data') or 'its data'}."))
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
@@ -168,7 +215,7 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
     a = ax[1][0]
     # SSD-ISB rows only: mask AP and mIoU are different scales, never one front
     load = budget_load(rows)
-    acc = [r for r in rows if r.get("accuracy") is not None and r["instances"] == load
+    acc = [r for r in rows if has_measured_accuracy(r) and r["instances"] == load
            and "network" not in r["stages_ms"]]
     if acc:
         pts = [(r["fps"], r["accuracy"]) for r in acc]
@@ -176,15 +223,18 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
         a.scatter([p[0] for p in pts], [p[1] for p in pts], c=["C3" if i in front else "C0"
                                                               for i in range(len(pts))])
         for r, (x, y) in zip(acc, pts):
-            whose = " (thesis)" if r.get("accuracy_source") == "thesis, reported" else ""
-            a.annotate(f"{r['config'].replace('ssd-isb-', '')} {r['precision']}{whose}", (x, y),
+            a.annotate(f"{r['config'].replace('ssd-isb-', '')} {r['precision']}", (x, y),
                        fontsize=6)
         fp = sorted(pts[i] for i in front)
         a.plot([p[0] for p in fp], [p[1] for p in fp], "C3-", lw=1, label="Pareto front")
         a.legend(fontsize=7)
+    else:
+        a.text(0.5, 0.5, "no row with measured accuracy\n(--model DIR --data D, or --model demo)",
+               ha="center", va="center", transform=a.transAxes, fontsize=8)
     a.set_xlabel("FPS on this machine")
-    a.set_ylabel("mask AP@0.50, points ((thesis) = the thesis's reported figure)")
-    a.set_title(f"Speed / accuracy, SSD-ISB at {10 if load is None else load} instances")
+    a.set_ylabel("mask AP@0.50, points (measured in this run)")
+    a.set_title(f"Speed / measured accuracy, SSD-ISB at {10 if load is None else load} "
+                f"instances")
     a = ax[1][1]
     stage_names = ["preprocess", "detector", "network", "postprocess", "crop", "branches",
                    "paste", "render"]

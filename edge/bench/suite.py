@@ -9,10 +9,20 @@ are replaced by ones that decode to exactly N person boxes taken from synthetic 
 the cost per instance and per branch is measured whatever the weights. Zoo models are
 exported with random weights (timing does not depend on them) into a cache.
 
-Accuracy has one definition, :func:`edge.evaluate.measure_accuracy` (what ``edge-build
-eval`` reports: COCO's 0.05 score threshold, mask AP@0.50 or mIoU in points). ``--model``
-rows with ``--data`` carry it as ``measured``; zoo rows carry the thesis's reported figure
-for the configuration, if any, as ``thesis, reported`` (never a measurement of ours).
+Accuracy is only ever measured in the run, on a named data set, at the row's precision
+and input size, with one definition: :func:`edge.evaluate.measure_accuracy` (what
+``edge-build eval`` reports: COCO's 0.05 score threshold, mask AP@0.50 or mIoU in
+points). ``--model DIR --data D`` rows are measured on D; the shipped demo model
+(``--model demo``) without ``--data`` on generated held-out scenes (:data:`HOLDOUT_SEED`,
+never used for training or calibration). Zoo rows have random weights and no accuracy;
+the thesis's figures stay in the report's separate reference table and never feed the
+Pareto front, the budget choice or a ratio. Every instance row records how many of the
+scripted people got a mask (``masked`` of ``instances``).
+
+"Share of peak" is against the machine's PHYSICAL peak (:mod:`edge.bench.peak`: FP32
+rows against the float32 peak, INT8 rows against the int8 one); the ACHIEVED peak of
+ONNX Runtime's own matrix kernels is measured and reported beside it.
+
 Library ``print()`` output (exporter, ONNX Runtime's quantiser) is routed to logging, so
 stdout carries only the report.
 """
@@ -36,10 +46,11 @@ from typing import Any
 import numpy as np
 
 from edge import catalog
-from edge.bench.thesis import HARDWARE, ROWS as THESIS_ROWS, thesis_row
+from edge.bench import peak as peaks
+from edge.bench.thesis import HARDWARE, ROWS as THESIS_ROWS
 from edge.bench.timing import summarize
 from edge.description import ModelDescription
-from edge.errors import ConfigError
+from edge.errors import ConfigError, EdgeError
 from edge.geometry import BoxCoder, box_iou, ssd_anchors
 from edge.optional import available, require
 from edge.pipeline import Stopwatch
@@ -48,8 +59,22 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+MEASURED = "measured"  # the only accuracy_source a row can have
+HOLDOUT_SEED = 4242  # generated held-out scenes of the demo model: never a training seed
+HOLDOUT_IMAGES = 50
+BASIS = ("measured accuracy only (rows measured in this run on a named data set at their "
+         "precision and input size); zoo rows (random weights) and the thesis's figures "
+         "never count")
+
 
 # --------------------------------------------------------------------------- statistics
+
+
+def has_measured_accuracy(r: dict[str, Any]) -> bool:
+    """A row of ours whose accuracy was measured in this run (the only kind the Pareto
+    front and the budget choice use)."""
+    return (r.get("peer") is None and r.get("accuracy") is not None
+            and r.get("accuracy_source") == MEASURED)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -76,8 +101,8 @@ def choose_for_budget(rows: list[dict[str, Any]], budget_ms: float, task: str = 
                       instances: int | None = None) -> dict[str, Any] | None:
     """The most accurate row of ``task`` whose p50 frame time meets ``budget_ms`` (ties:
     faster wins); instance rows at ``instances`` per frame (default :func:`budget_load`).
-    Only our own rows with an accuracy count (peers and reference lines do not), and mask
-    AP is never compared with mIoU."""
+    Only our own rows with measured accuracy count (peers, rows without a measurement and
+    reference lines do not), and mask AP is never compared with mIoU."""
     if instances is None:
         instances = budget_load(rows)
 
@@ -85,11 +110,28 @@ def choose_for_budget(rows: list[dict[str, Any]], budget_ms: float, task: str = 
         semantic = "network" in r["stages_ms"]
         return (task == "semantic") == semantic and (semantic or r["instances"] == instances)
 
-    ok = [r for r in rows if r.get("peer") is None and r.get("accuracy") is not None
-          and of_task(r) and r["frame_ms"]["p50"] <= budget_ms]
+    ok = [r for r in rows if has_measured_accuracy(r) and of_task(r)
+          and r["frame_ms"]["p50"] <= budget_ms]
     if not ok:
         return None
     return max(ok, key=lambda r: (r["accuracy"], -r["frame_ms"]["p50"]))
+
+
+def pareto_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The speed / accuracy Pareto front over rows with measured accuracy, per task (SSD-ISB
+    rows at :func:`budget_load` instances; FCN rows apart: mask AP and mIoU never share a
+    front)."""
+    load = budget_load(rows)
+    out: dict[str, Any] = {"basis": BASIS, "instances": load}
+    for task in ("instance", "semantic"):
+        sel = [r for r in rows if has_measured_accuracy(r)
+               and (("network" in r["stages_ms"]) == (task == "semantic"))
+               and (task == "semantic" or r["instances"] == load)]
+        front = pareto_front([(r["fps"], r["accuracy"]) for r in sel])
+        out[task] = [{k: sel[i].get(k) for k in ("config", "precision", "instances", "fps",
+                                                  "accuracy", "accuracy_metric",
+                                                  "accuracy_data")} for i in front]
+    return out
 
 
 # --------------------------------------------------------------------------- load control
@@ -326,10 +368,21 @@ def synthetic_frames(size: tuple[int, int], n: int = 8, seed: int = 0) -> list[b
             for i in range(n)]
 
 
+def mask_count(res: Any) -> int | None:
+    """How many instances of a result got a mask (None for a semantic result)."""
+    inst = getattr(res, "instances", res)  # a runtime FrameResult holds an InstanceResult
+    logits = getattr(inst, "mask_logits", None)
+    if logits is None:
+        return None
+    return sum(m is not None for m in logits)
+
+
 def time_frames(pipe, frames: list[bytes], n: int, warmup: int = 3, render: bool = True,
-                clock: Clock = time.perf_counter) -> tuple[dict[str, list[float]], list[float]]:
+                clock: Clock = time.perf_counter, masked: list[int] | None = None
+                ) -> tuple[dict[str, list[float]], list[float]]:
     """Run ``n`` frames after ``warmup``: per-stage samples (ms) and per-frame totals (ms,
-    decode excluded: it is the source's cost, reported on its own)."""
+    decode excluded: it is the source's cost, reported on its own). With ``masked``, each
+    timed frame's count of instances that got a mask is appended to it."""
     cv2 = require("cv2", "decoding benchmark frames")
     from edge.runtime.render import Renderer
 
@@ -349,6 +402,10 @@ def time_frames(pipe, frames: list[bytes], n: int, warmup: int = 3, render: bool
         t3 = clock()
         if i < warmup:
             continue
+        if masked is not None:
+            count = mask_count(res)
+            if count is not None:
+                masked.append(count)
         sw.ms["decode"] = (t1 - t0) * 1e3
         for k, v in sw.ms.items():
             stages.setdefault(k, []).append(v)
@@ -356,18 +413,16 @@ def time_frames(pipe, frames: list[bytes], n: int, warmup: int = 3, render: bool
     return stages, totals
 
 
-def peak_gmacs(threads: int, n: int = 1536, repeats: int = 5,
-               clock: Clock = time.perf_counter) -> float:
-    """Multiply-adds per second (G) of a large float32 matrix product on this machine."""
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    b = a.T.copy()
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = clock()
-        a @ b
-        best = min(best, clock() - t0)
-    return n ** 3 / best / 1e9
+def machine_peaks(threads: int) -> dict[str, Any]:
+    """``{"physical": ..., "achieved": ...}``: the machine's physical float32 / int8 peaks
+    on ``threads`` cores (:func:`edge.bench.peak.machine_peak`) and what ONNX Runtime's own
+    MatMul / MatMulInteger achieve with them (:func:`edge.bench.peak.achieved_peak`)."""
+    physical = peaks.machine_peak(threads)
+    try:
+        achieved = peaks.achieved_peak(threads)
+    except EdgeError as exc:  # ONNX Runtime missing: the physical peak still stands
+        achieved = {"fp32_gmacs": None, "int8_gmacs": None, "reason": str(exc)}
+    return {"physical": physical, "achieved": achieved}
 
 
 def machine_info(threads: int) -> dict[str, Any]:
@@ -421,6 +476,7 @@ class BenchOptions:
     data: str | None = None  # accuracy of the --model rows
     peers: bool = True
     sizes: list[int] = field(default_factory=list)  # latency-vs-input-size curve; [] = none
+    holdout_images: int = HOLDOUT_IMAGES  # the demo model's generated held-out scenes
     sequential: bool = True
     progress: bool = True
 
@@ -454,7 +510,9 @@ def check_options(opts: BenchOptions) -> None:
     for m in opts.models:
         if not str(m).strip():
             raise ConfigError("--model takes export folders (edge-build export / calibrate "
-                              "output), got an empty name")
+                              "output) or demo, got an empty name")
+        if str(m) == DEMO:
+            continue
         if not Path(m).is_dir():
             raise ConfigError(f"--model {m}: no such folder; pass an export folder "
                               f"(edge-build export --model M --out DIR)")
@@ -497,20 +555,27 @@ def check_options(opts: BenchOptions) -> None:
             raise ConfigError("--data takes a dataset folder, got an empty name")
         if not opts.models:
             raise ConfigError("--data measures the accuracy of --model rows; pass --model DIR "
-                              "(zoo rows have random weights: their accuracy is the thesis's)")
+                              "or --model demo (zoo rows have random weights: no accuracy)")
         if not Path(opts.data).exists():
             raise ConfigError(f"--data {opts.data}: no such file or folder")
     for s in opts.sizes:
         _multiple_of_32(s, "--size-curve", "320,480,640")
+    _whole(opts.holdout_images, "--holdout-images", 1,
+           f"at least 1 generated held-out scene (e.g. {HOLDOUT_IMAGES})")
 
 
 def _row(config: str, desc: ModelDescription, backend: str, precision: str, instances: int,
          stages: dict[str, list[float]], totals: list[float], meta: dict[str, Any] | None,
-         files_mb: float | None, peak: float, peer: str | None = None) -> dict[str, Any]:
+         files_mb: float | None, peak: dict[str, Any] | None, peer: str | None = None,
+         masked: list[int] | None = None) -> dict[str, Any]:
+    """One row; ``peak`` is the machine's physical peak (:func:`edge.bench.peak.cpu_peak`),
+    ``masked`` the per-frame counts of instances that got a mask (instance rows)."""
     frame = summarize(totals)
     row: dict[str, Any] = {
         "config": config, "backend": backend, "precision": precision, "alpha": desc.alpha,
-        "input_size": list(desc.input_size), "instances": instances, "peer": peer,
+        "input_size": list(desc.input_size), "instances": instances,
+        "masked": (min(masked) if masked else (0 if instances == 0 else None))
+        if desc.task == "instance" else None, "peer": peer,
         "fps": 1000.0 / frame["mean"] if frame["mean"] > 0 else 0.0, "frame_ms": frame,
         "stages_ms": {k: summarize(v) for k, v in stages.items()},
         "peak_rss_mb": round(peak_rss_mb(), 1), "file_mb": files_mb,
@@ -531,8 +596,7 @@ def _row(config: str, desc: ModelDescription, backend: str, precision: str, inst
             work = macs["detector"] + per_box * instances
         row["gmacs"] = work / 1e9
         row["gmacs_per_s"] = work / 1e9 / (inference / 1e3) if inference > 0 else None
-        row["peak_share"] = (row["gmacs_per_s"] / peak
-                             if row["gmacs_per_s"] is not None and peak > 0 else None)
+        row["peak_share"] = peaks.share(row["gmacs_per_s"], precision, peak)
     return row
 
 
@@ -546,44 +610,71 @@ def _files_mb(folder: Path, precision: str) -> float:
 
 
 NO_ACCURACY: dict[str, Any] = {"accuracy": None, "accuracy_metric": None,
-                               "accuracy_source": None, "accuracy_detail": None}
+                               "accuracy_source": None, "accuracy_data": None,
+                               "accuracy_detail": None}
+DEMO = "demo"  # --model demo: the shipped export, edge.runtime.model.DEMO_EXPORT
 
 
-def measured_accuracy(folder: str | Path, data: str | Path, precision: str) -> dict[str, Any]:
+def measured_accuracy(folder: str | Path, data: str | Path, precision: str,
+                      data_name: str | None = None) -> dict[str, Any]:
     """A row's accuracy fields for a trained export: exactly ``edge-build eval``'s figure
-    (:func:`edge.evaluate.measure_accuracy`), labelled as measured here."""
+    (:func:`edge.evaluate.measure_accuracy`) at ``precision`` and the export's input size,
+    labelled as measured here on ``data`` (``data_name`` names it, default its path)."""
     from edge.evaluate import measure_accuracy
 
     m = measure_accuracy(folder, data, precision)
     thr = (f", detections down to score {m['score_threshold']:g}"
            if m["score_threshold"] is not None else "")
+    name = data_name or str(data)
     return {"accuracy": m["accuracy"], "accuracy_metric": m["metric"],
-            "accuracy_source": "measured",
-            "accuracy_detail": f"{precision} graphs on {data}, as edge-build eval computes it"
+            "accuracy_source": MEASURED, "accuracy_data": name,
+            "accuracy_detail": f"{precision} graphs on {name}, as edge-build eval computes it"
                                f"{thr}"}
 
 
-def reported_accuracy(desc: ModelDescription) -> dict[str, Any]:
-    """A zoo row's accuracy fields: the thesis's reported figure for the configuration (its
-    trained weights, data and input size), labelled as the thesis's, or none."""
-    from edge.evaluate import accuracy_metric
+def is_demo(model: str | Path) -> bool:
+    """``--model demo`` or the shipped demo export's folder itself."""
+    from edge.runtime.model import DEMO_EXPORT
 
-    t = thesis_row(desc.name, desc.alpha, desc.isb_skip)
-    if t is None or t.accuracy is None:
-        return dict(NO_ACCURACY)
-    data = "COCO person" if desc.task == "instance" else "Cityscapes"
-    return {"accuracy": t.accuracy, "accuracy_metric": accuracy_metric(desc.task),
-            "accuracy_source": "thesis, reported",
-            "accuracy_detail": f"Table {t.table} '{t.row}': {data} at "
-                               f"{t.input_size[0]}x{t.input_size[1]}, the thesis's weights and "
-                               f"hardware; not measured here (the timed model has random "
-                               f"weights)"}
+    if str(model) == DEMO:
+        return True
+    try:
+        return Path(model).resolve() == DEMO_EXPORT.resolve()
+    except OSError:
+        return False
+
+
+def holdout_set(size: tuple[int, int], images: int = HOLDOUT_IMAGES,
+                root: Path | None = None) -> tuple[Path, str]:
+    """(folder, name) of ``images`` generated held-out scenes at ``size`` (seed
+    :data:`HOLDOUT_SEED`, never used to train or calibrate the demo model), written once
+    into the cache."""
+    from edge.data.synth import write_dataset
+
+    root = root or cache_root()
+    folder = root / f"holdout-seed{HOLDOUT_SEED}-{size[0]}x{size[1]}-n{images}"
+    if not (folder / "annotations.json").is_file():
+        with stdout_to_log():  # an interrupted earlier run leaves a synth folder: redo it
+            write_dataset(str(folder), images, size, seed=HOLDOUT_SEED, progress=False,
+                          overwrite=folder.exists())
+    return folder, (f"{images} generated held-out scenes ({size[0]}x{size[1]}, edge.data.synth "
+                    f"seed {HOLDOUT_SEED}, never used for training or calibration)")
+
+
+def _work_only(desc: ModelDescription) -> dict[str, Any] | None:
+    """A trained export's multiply-adds (for its share of peak), counted on PyTorch's meta
+    device when PyTorch is installed; None without it."""
+    if not available("torch"):
+        return None
+    from edge.models.stats import model_macs
+
+    return {"params": None, "macs": model_macs(desc), "activation_bytes": {}}
 
 
 def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
               ) -> dict[str, Any]:
     from edge.export.onnx_export import read_manifest
-    from edge.runtime.model import Pipeline
+    from edge.runtime.model import DEMO_EXPORT, Pipeline
 
     check_options(opts)
     say = progress or (lambda msg: log.info("%s", msg))
@@ -595,11 +686,13 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
             size = (tuple(opts.semantic_size) if opts.semantic_size is not None
                     else catalog.describe(name).input_size)
         zoo.append((name, zoo_desc(name, opts.alpha, size)))
+    models = [DEMO_EXPORT if str(m) == DEMO else Path(m) for m in opts.models]
     trained = [(m, ModelDescription.from_dict(read_manifest(m)["description"]))
-               for m in opts.models]
+               for m in models]
     threads = opts.threads if opts.threads is not None else (os.cpu_count() or 1)
-    peak = peak_gmacs(threads)
-    report: dict[str, Any] = {"machine": {**machine_info(threads), "peak_gmacs_fp32": peak},
+    machine_peak = machine_peaks(threads)
+    peak = machine_peak["physical"]
+    report: dict[str, Any] = {"machine": {**machine_info(threads), "peak": machine_peak},
                               "rows": [], "thesis": [r.__dict__ for r in THESIS_ROWS],
                               "thesis_hardware": HARDWARE, "notes": []}
     jobs: list[tuple[str, ModelDescription, Path, dict[str, Any] | None, bool]] = []
@@ -608,7 +701,7 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
         meta = json.loads((root / "bench.json").read_text())
         jobs.append((name, desc, root, meta, False))
     for m, desc in trained:
-        jobs.append((Path(m).name, desc, Path(m), None, True))
+        jobs.append((DEMO if is_demo(m) else m.name, desc, m, _work_only(desc), True))
 
     for name, desc, root, meta, is_trained in jobs:
         counts = opts.instances if desc.task == "instance" else [0]
@@ -619,7 +712,7 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
             try:
                 pipe = Pipeline.from_dir(folder, backend=opts.backend, precision=p,
                                          threads=threads)
-            except Exception as exc:  # a precision this export lacks: note it, go on
+            except EdgeError as exc:  # a precision this export lacks, a missing extra
                 report["notes"].append(f"{name} {p}: {exc}")
                 continue
             rows = []
@@ -627,13 +720,15 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                 files_mb = _files_mb(folder, p)
                 for k in counts:
                     say(f"{name} {p} {k} instances")
+                    masked: list[int] = []
                     with contextlib.ExitStack() as script:
                         if desc.task == "instance":  # exactly k instances, on any backend
                             script.enter_context(scripted_detections(
                                 pipe.core, desc, person_boxes(k, desc.input_size)))
-                        stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup)
+                        stages, totals = time_frames(pipe, frames, opts.frames, opts.warmup,
+                                                     masked=masked)
                     row = _row(name, desc, opts.backend, p, k, stages, totals, meta,
-                               files_mb, peak)
+                               files_mb, peak, masked=masked)
                     if desc.task == "instance":  # k boxes decoded exactly, detector timed
                         row["detections"] = "scripted"
                     # what loading this model and running it added to the process (freed
@@ -649,14 +744,17 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                         pipe.core.executor = ex
                         row["branches_sequential_ms"] = summarize(seq.get("branches", []))
                     rows.append(row)
-            # accuracy after the timing, so the evaluation's memory is not in RSS +MB
+            # accuracy after the timing, so the evaluation's memory is not in RSS +MB; only
+            # measured here, on a named data set, at this precision and input size
             if is_trained and opts.data is not None:
                 say(f"{name} {p} accuracy on {opts.data}")
                 acc = measured_accuracy(folder, opts.data, p)
-            elif is_trained:
+            elif is_trained and is_demo(folder):
+                data, data_name = holdout_set(desc.input_size, opts.holdout_images)
+                say(f"{name} {p} accuracy on {data_name}")
+                acc = measured_accuracy(folder, data, p, data_name)
+            else:  # zoo rows have random weights; a trained export without --data
                 acc = dict(NO_ACCURACY)
-            else:
-                acc = reported_accuracy(desc)
             for row in rows:
                 row.update(acc)
             report["rows"] += rows
@@ -670,10 +768,12 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
                                    "configuration and the run has none")
     if opts.peers:
         report["rows"] += _peers(opts, jobs, threads, peak, say, report["notes"])
+    report["pareto"] = pareto_rows(report["rows"])
     return report
 
 
-def _size_curve(opts: BenchOptions, job, threads: int, peak: float, say) -> list[dict[str, Any]]:
+def _size_curve(opts: BenchOptions, job, threads: int, peak: dict[str, Any] | None, say
+                ) -> list[dict[str, Any]]:
     from edge.runtime.model import Pipeline
 
     name, desc0, _, _, trained = job
@@ -687,16 +787,17 @@ def _size_curve(opts: BenchOptions, job, threads: int, peak: float, say) -> list
         meta = json.loads((root / "bench.json").read_text())
         say(f"{name} fp32 at {s}x{s}")
         with Pipeline.from_dir(root / "fp32", backend=opts.backend, threads=threads) as pipe:
+            masked: list[int] = []
             with scripted_detections(pipe.core, desc, person_boxes(k, desc.input_size)):
                 stages, totals = time_frames(pipe, synthetic_frames(desc.input_size),
-                                             opts.frames, opts.warmup)
+                                             opts.frames, opts.warmup, masked=masked)
             rows.append(_row(name, desc, opts.backend, "fp32", k, stages, totals, meta,
-                             _files_mb(root / "fp32", "fp32"), peak))
+                             _files_mb(root / "fp32", "fp32"), peak, masked=masked))
     return rows
 
 
-def _peers(opts: BenchOptions, jobs, threads: int, peak: float, say, notes: list[str]
-           ) -> list[dict[str, Any]]:
+def _peers(opts: BenchOptions, jobs, threads: int, peak: dict[str, Any] | None, say,
+           notes: list[str]) -> list[dict[str, Any]]:
     """PyTorch eager for the same zoo models, and torchvision's Mask R-CNN (R50-FPN)."""
     rows: list[dict[str, Any]] = []
     if not available("torch"):
@@ -724,10 +825,11 @@ def _peers(opts: BenchOptions, jobs, threads: int, peak: float, say, notes: list
                     be, desc, person_boxes(k, desc.input_size))))
             else:
                 pipe = _EagerPipe(SemanticPipeline(desc, be))
+            masked: list[int] = []
             with torch.inference_mode():
-                stages, totals = time_frames(pipe, frames, n, 2)
+                stages, totals = time_frames(pipe, frames, n, 2, masked=masked)
             rows.append(_row(name, desc, "pytorch", "fp32", k, stages, totals, meta, None, peak,
-                             peer="pytorch-eager"))
+                             peer="pytorch-eager", masked=masked))
     inst = [j for j in jobs if j[1].task == "instance"]
     if inst:
         if available("torchvision"):
@@ -760,6 +862,7 @@ class _Result:
 
     def __init__(self, task: str, res=None, instance_map=None, labels=None) -> None:
         self.task, self.instance_map, self.labels = task, instance_map, labels
+        self.instances = res  # the core's InstanceResult (what mask_count reads)
         if res is not None:
             self.boxes, self.scores, self.classes = res.boxes, res.scores, res.classes
             self._n = len(res)
@@ -770,8 +873,8 @@ class _Result:
         return self._n
 
 
-def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int, peak: float, say
-              ) -> list[dict[str, Any]]:
+def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int,
+              peak: dict[str, Any] | None, say) -> list[dict[str, Any]]:
     import torch
     import torchvision
 
@@ -784,7 +887,7 @@ def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int, peak: flo
         model = torchvision.models.detection.maskrcnn_resnet50_fpn(
             weights=None, weights_backbone=None, num_classes=2, min_size=size[0],
             max_size=max(size), box_score_thresh=0.0, box_detections_per_img=k).eval()
-        totals, stages = [], {"network": []}
+        totals, stages, masked = [], {"network": []}, []
         n = max(5, opts.frames // 4)
         with torch.inference_mode():
             for i in range(n + 1):
@@ -792,15 +895,16 @@ def _maskrcnn(opts: BenchOptions, size: tuple[int, int], threads: int, peak: flo
                                    cv2.IMREAD_COLOR)
                 t0 = time.perf_counter()
                 x = torch.from_numpy(img[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255
-                model([x])
+                out = model([x])
                 ms = (time.perf_counter() - t0) * 1e3
                 if i:
                     totals.append(ms)
                     stages["network"].append(ms)
+                    masked.append(int(out[0]["masks"].shape[0]))
         params = sum(p.numel() for p in model.parameters())
         desc = catalog.describe("ssd-isb-multi-shape", input_size=size)
         row = _row("maskrcnn-r50-fpn", desc, "pytorch", "fp32", k, stages, totals, None, None,
-                   peak, peer="maskrcnn-r50-fpn")
+                   peak, peer="maskrcnn-r50-fpn", masked=masked)
         row["params"], row["alpha"] = params, None
         rows.append(row)
     return rows

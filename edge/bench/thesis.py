@@ -1,12 +1,16 @@
 """The thesis's reported speed, memory, size and accuracy rows (Tables 4.1, 4.2, 5.4, 5.5,
-5.6-5.9), as reference lines beside our measurements. Their hardware and framework differ
-from ours, so they are labelled with them and never mixed into ratios."""
+5.6-5.9), as reference lines beside our measurements. Their hardware, framework, weights
+and data differ from ours, so they are labelled with them and never mixed into ratios, the
+Pareto front or the budget choice (``edge-bench`` rows carry only accuracy measured in the
+run)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 HARDWARE = "GeForce RTX 2080 Ti (GPU) / Core i9-9900K (CPU), TensorFlow"
+DATA = {"mask AP@0.50": "COCO, person class (the thesis's split)",
+        "mIoU": "Cityscapes, 19 classes (the thesis's split)"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,11 @@ class ThesisRow:
     params: int
     accuracy: float | None  # mask AP@0.50 on COCO person (instance) or Cityscapes mIoU
     metric: str
+    data: str = ""  # the data the thesis measured the accuracy on (set from the metric)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            object.__setattr__(self, "data", DATA.get(self.metric, ""))
 
 
 _I = (640, 640)
@@ -79,6 +88,7 @@ def thesis_row(config: str, alpha: float, isb_skip: str = "fcn8") -> ThesisRow |
 
 def thesis_accuracy(config: str, alpha: float, isb_skip: str = "fcn8") -> float | None:
     """The thesis's accuracy for a zoo configuration, if it reported one (points: mask
-    AP@0.50 on COCO person or Cityscapes mIoU; the thesis's weights, not a measurement)."""
+    AP@0.50 on COCO person or Cityscapes mIoU; the thesis's weights, not a measurement).
+    For the reference table only: never a benchmark row's accuracy."""
     r = thesis_row(config, alpha, isb_skip)
     return None if r is None else r.accuracy
