@@ -7,6 +7,7 @@ module imports these at import time; they call :func:`require` where needed.
 from __future__ import annotations
 
 import importlib
+import logging
 from types import ModuleType
 
 from edge.errors import MissingDependencyError
@@ -48,9 +49,17 @@ def require(name: str, purpose: str | None = None) -> ModuleType:
 
 
 def available(name: str) -> bool:
-    """True when ``name`` can be imported (the import is attempted, then cached by Python)."""
+    """True when ``name`` can be imported (the import is attempted, then cached by Python).
+
+    A package that is installed but fails while importing (a torchvision built for another
+    torch raises RuntimeError) counts as absent, with a WARNING saying why."""
     try:
         importlib.import_module(name)
     except ImportError:
+        return False
+    except Exception as exc:  # a broken install: say so, never crash the caller
+        logging.getLogger(__name__).warning("%s is installed but does not import (%s: %s); "
+                                            "treated as absent: reinstall it", name,
+                                            type(exc).__name__, exc)
         return False
     return True

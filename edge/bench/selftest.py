@@ -284,8 +284,7 @@ def _accuracy(report: dict[str, Any], export_dir: str | Path, engines: Path, out
     through ONNX Runtime, as :func:`edge.evaluate.measure_accuracy` measures it; INT8 past
     the gate's --max-drop is not ok (FAIL). Recorded in ``report["accuracy"]``."""
     from edge.description import ModelDescription
-    from edge.evaluate import EVAL_SCORE_THRESHOLD, accuracy_metric, measure_accuracy
-    from edge.evaluate.runner import evaluate, headline, load_pipeline
+    from edge.evaluate import accuracy_metric, measure_accuracy
     from edge.export.onnx_export import read_manifest
 
     desc = ModelDescription.from_dict(read_manifest(Path(export_dir), verify=False)
@@ -310,14 +309,7 @@ def _accuracy(report: dict[str, Any], export_dir: str | Path, engines: Path, out
                            "by_precision": {}}
     report["accuracy"] = acc
     for p in precisions:
-        pipeline = load_pipeline(engines, precision=p, backend="tensorrt",
-                                 score_threshold=EVAL_SCORE_THRESHOLD)
-        try:
-            value = headline(evaluate(pipeline, holdout, progress=False), desc.task)
-        finally:
-            close = getattr(pipeline.backend, "close", None)
-            if close is not None:
-                close()
+        value = measure_accuracy(engines, holdout, p, backend="tensorrt")["accuracy"]
         drop = fp32 - value
         gated = p == "int8"
         acc["by_precision"][p] = {"metric": value, "drop_points": drop, "gated": gated,

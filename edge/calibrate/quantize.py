@@ -308,18 +308,13 @@ def _sensitive_nodes(path: Path) -> list[str]:
 
 def _metric(export_dir: Path, precision: str, holdout: str, target: str = "onnxruntime"
             ) -> float:
-    """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime: FP32
-    by :func:`edge.evaluate.measure_accuracy`; INT8 by the same pipeline, scorer and score
-    threshold with the ``target``'s graphs (``onnxruntime`` or ``tensorrt-qdq``)."""
-    from edge.evaluate import EVAL_SCORE_THRESHOLD, measure_accuracy
+    """Mask AP@0.50 (instance) or mIoU (semantic), in points, through ONNX Runtime, as
+    :func:`edge.evaluate.measure_accuracy` measures it; INT8 with the ``target``'s graphs
+    (``onnxruntime`` or ``tensorrt-qdq``)."""
+    from edge.evaluate import measure_accuracy
 
-    if precision != "int8" or target == "onnxruntime":
-        return measure_accuracy(export_dir, holdout, precision)["accuracy"]
-    from edge.evaluate.runner import evaluate, headline, load_pipeline
-
-    pipeline = load_pipeline(export_dir, precision=precision, target=target,
-                             score_threshold=EVAL_SCORE_THRESHOLD)
-    return headline(evaluate(pipeline, holdout, "val", progress=False), pipeline.desc.task)
+    options = {"target": target} if precision == "int8" else {}
+    return measure_accuracy(export_dir, holdout, precision, **options)["accuracy"]
 
 
 def set_fingerprint(frames: list[np.ndarray], cset: CalibrationSet, method: str) -> str:

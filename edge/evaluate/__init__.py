@@ -27,19 +27,28 @@ def accuracy_metric(task: str) -> str:
 
 def measure_accuracy(model: str | Path, data: str | Path, precision: str = "fp32", *,
                      split: str = "val", device: str | None = None,
-                     score_threshold: float = EVAL_SCORE_THRESHOLD) -> dict[str, Any]:
+                     score_threshold: float = EVAL_SCORE_THRESHOLD,
+                     **load_options: Any) -> dict[str, Any]:
     """The headline accuracy of ``model`` (export folder, checkpoint or ``demo``) on
     ``data``, computed exactly as ``edge-build eval`` computes it (same defaults; ``device``
     None keeps :func:`~edge.evaluate.runner.load_pipeline`'s).
 
     Returns ``{"accuracy": points, "metric": name, "task", "score_threshold",
-    "metrics": the full metrics}``.
+    "metrics": the full metrics}``. ``load_options`` go to :func:`~edge.evaluate.runner.load_pipeline` (``backend``,
+    ``target``, ``allow_refused_int8``); the pipeline's backend is closed afterwards (a
+    TensorRT backend holds a CUDA context).
     """
     from edge.evaluate.runner import evaluate, headline, load_pipeline
 
     kw = {} if device is None else {"device": device}
-    pipeline = load_pipeline(model, precision=precision, score_threshold=score_threshold, **kw)
-    metrics = evaluate(pipeline, data, split, progress=False)
+    pipeline = load_pipeline(model, precision=precision, score_threshold=score_threshold,
+                             **kw, **load_options)
+    try:
+        metrics = evaluate(pipeline, data, split, progress=False)
+    finally:
+        close = getattr(pipeline.backend, "close", None)
+        if close is not None:
+            close()
     task = pipeline.desc.task
     return {"accuracy": headline(metrics, task), "metric": accuracy_metric(task), "task": task,
             "score_threshold": score_threshold if task == "instance" else None,
