@@ -68,9 +68,14 @@ def emu_flags() -> list[str]:
 
 def build_emulator(out_dir: Path) -> ctypes.CDLL:
     lib = out_dir / "emu_device.so"
-    subprocess.run(["g++", *emu_flags(), "-shared", "-fPIC", f"-I{ROOT}",
-                    str(ROOT / "tests" / "cuda_emu" / "launch.cpp"), "-o", str(lib)],
-                   check=True, capture_output=True)
+    proc = subprocess.run(["g++", *emu_flags(), "-shared", "-fPIC", f"-I{ROOT}",
+                           str(ROOT / "tests" / "cuda_emu" / "launch.cpp"), "-o", str(lib)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0 and "_Float16" in proc.stderr:  # gcc < 12
+        import pytest
+
+        pytest.skip("the kernel emulator needs a C++ compiler with _Float16 (gcc >= 12)")
+    proc.check_returncode()
     return ctypes.CDLL(str(lib))
 
 

@@ -535,4 +535,5 @@ def test_tensorrt_backend_without_tensorrt_says_how_to_get_it(monkeypatch) -> No
         Pipeline.from_dir("demo", backend="tensorrt")
     with Pipeline.from_dir("demo", backend="auto") as p:  # no engines: ONNX Runtime
         assert p.backend_name == "onnxruntime"
-    assert np.__name__  # numpy stays importable alongside
+        res = p(np.zeros((96, 128, 3), np.uint8))  # and it runs a frame without TensorRT
+        assert res.stages_ms["detector"] > 0

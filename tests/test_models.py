@@ -37,7 +37,7 @@ def test_ssd_isb_counts_against_tables_5_5_to_5_9(key) -> None:
     desc, model = create(name, alpha=alpha, isb_skip=skip)
     ours, thesis = count_parameters(model), catalog.THESIS_PARAMS[key]
     assert catalog.thesis_params(desc) == thesis
-    assert abs(ours - thesis) / thesis < 0.10
+    assert abs(ours - thesis) / thesis < 0.04  # README: "within 4%" (Single-Shape: -3.998%)
     if name not in ("ssd-isb-single-shape", "ssd-isb-single-shape-plus"):
         # every row except the two inconsistent Single-Shape rows is reproduced exactly
         assert ours == thesis

@@ -209,7 +209,6 @@ def tiny_export(tmp_path_factory) -> Path:
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
 def test_memory_stays_flat_over_thousands_of_frames(tiny_export) -> None:
     from edge.runtime.loop import Outputs, run_stream
-    from edge.runtime.sinks import frame_record
     from edge.runtime.sources import FrameSource
 
     frames = [np.random.default_rng(i).integers(0, 256, (120, 160, 3), np.uint8)
@@ -228,15 +227,16 @@ def test_memory_stays_flat_over_thousands_of_frames(tiny_export) -> None:
     class Sink:  # encodes every record as the JSONL sink does, keeps nothing
         def __init__(self) -> None:
             self.lines = self.detections = 0
+            self.last = None
 
         def write(self, record) -> None:
             self.lines += 1
             self.detections += len(json.dumps(record)) > 0 and len(record["detections"])
+            self.last = record
 
         def close(self) -> None:
             pass
 
-    assert frame_record  # the loop builds records with it
     with Pipeline.from_dir(tiny_export, threads=2) as p:
         run_stream(p, Loop(), Outputs(jsonl=Sink()), frames=200)
         before = rss_mb()
@@ -244,6 +244,11 @@ def test_memory_stays_flat_over_thousands_of_frames(tiny_export) -> None:
         s = run_stream(p, Loop(), Outputs(jsonl=sink), frames=2000)
         after = rss_mb()
     assert s.frames == 2000 and sink.lines == 2000 and sink.detections > 2000
+    # the records are real frame records: the last frame's index and decodable masks
+    assert sink.last["frame"] == 1999 and sink.last["detections"]
+    for det in sink.last["detections"]:
+        if det["mask"] is not None:
+            assert rle.decode(det["mask"]).shape == (120, 160)
     assert after - before < 10.0, f"RSS grew {after - before:.1f} MB over 2000 frames"
 
 

@@ -16,7 +16,7 @@ from edge.data.augment import fit_instances  # noqa: E402
 from edge.data.samples import InstanceSample  # noqa: E402
 from edge.data.sources import open_instances, open_semantic  # noqa: E402
 from edge.data.synth import write_dataset  # noqa: E402
-from edge.geometry import BoxCoder, box_iou, ssd_anchors  # noqa: E402
+from edge.geometry import BoxCoder  # noqa: E402
 from edge.train.checkpoint import load_model, read_description  # noqa: E402
 from edge.train.losses import mask_loss, ssd_loss  # noqa: E402
 from edge.train.targets import IGNORE, mask_jobs, match_anchors, ssd_targets  # noqa: E402
@@ -42,9 +42,13 @@ def test_stretch_scales_boxes_and_flip_mirrors_them() -> None:
     s = sample_with_box()
     out = fit_instances(s, (80, 160))
     np.testing.assert_allclose(out.boxes, [[10, 20, 50, 60]])
-    rng = np.random.default_rng(0)
     flips = [fit_instances(s, (40, 80), np.random.default_rng(i)) for i in range(20)]
-    assert any(f.boxes[0, 0] > 40 for f in flips if len(f)) and rng is not None
+    kept = [f for f in flips if len(f)]
+    assert any(f.boxes[0, 0] > 40 for f in kept)  # some mirrored to the right half
+    assert any(f.boxes[0, 2] < 40 for f in kept)  # and some not
+    again = fit_instances(s, (40, 80), np.random.default_rng(3))  # same seed, same warp
+    np.testing.assert_array_equal(again.image, flips[3].image)
+    np.testing.assert_array_equal(again.boxes, flips[3].boxes)
     for f in flips:  # boxes stay tight to their masks whatever the warp
         for m, b in zip(f.masks, f.boxes):
             ys, xs = np.nonzero(m)
@@ -154,9 +158,16 @@ def test_training_is_reproducible(tiny_synth, tmp_path) -> None:
     cfg = make_config(steps=4, batch_size=2, seed=5, warmup=1)
     a = train(desc, reader, tmp_path / "a", cfg, progress=False)
     b = train(desc, reader, tmp_path / "b", cfg, progress=False)
-    assert a["loss_last"] == b["loss_last"]
-    assert np.isfinite(box_iou(ssd_anchors(desc.anchors, (64, 64))[:2],
-                               ssd_anchors(desc.anchors, (64, 64))[:2])).all()
+    c = train(desc, reader, tmp_path / "c", make_config(steps=4, batch_size=2, seed=6, warmup=1),
+              progress=False)
+    assert a["loss_last"] == b["loss_last"] and a["loss_first"] == b["loss_first"]
+    wa, wb, wc = (load_model(tmp_path / d / "last.pt")[1].state_dict() for d in "abc")
+    assert wa.keys() == wb.keys() == wc.keys()
+    for k in wa:  # equal seeds: bit-identical weights
+        assert torch.equal(wa[k], wb[k]), k
+    # another seed: other initial weights and batches, so other weights and losses
+    assert any(wa[k].is_floating_point() and not torch.equal(wa[k], wc[k]) for k in wa)
+    assert (a["loss_first"], a["loss_last"]) != (c["loss_first"], c["loss_last"])
 
 
 def test_distributed_training_under_torchrun(tiny_synth, tmp_path) -> None:
@@ -207,3 +218,22 @@ def test_init_from_weights_on_disk(tmp_path) -> None:
     torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(ModelFileError, match="no tensor matches"):
         load_pretrained(target, tmp_path / "other.pt")
+
+
+def test_init_matching_few_tensors_warns_with_the_count(tmp_path, caplog) -> None:
+    import logging
+
+    from edge.models.zoo import create
+    from edge.train.checkpoint import load_pretrained
+
+    _, target = create("squeezenet-fcn8s", input_size=(64, 64))
+    own = target.state_dict()
+    first = next(iter(own))
+    few = {first: own[first].clone(), **{f"other.{i}": torch.zeros(2) for i in range(9)}}
+    torch.save(few, tmp_path / "mostly-other.pt")
+    with caplog.at_level(logging.INFO, logger="edge.train.checkpoint"):
+        assert load_pretrained(target, tmp_path / "mostly-other.pt") == 1
+    (rec,) = [r for r in caplog.records if "mostly-other.pt" in r.getMessage()]
+    assert rec.levelno == logging.WARNING
+    assert "only 1 of its 10 tensors" in rec.getMessage()
+    assert f"other {len(own) - 1} model tensors keep their random" in rec.getMessage()

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Rebuild the demo's shipped export (edge/demo/export/) from edge/demo/ssd-isb-demo.npz:
+# Rebuild the demo's shipped export (edge/demo/export/) from edge/demo/ssd-isb-demo.npz. The one
+# recipe of the demo's calibration and gate sets (docs/demo-model.md, calibration/ and
+# tests/test_docs_figures.py follow it):
 # FP32 graphs, the ONNX Runtime INT8 graphs (calibrated on 500 synthetic frames and gated
 # on a held-out set) and the TensorRT calibration caches, so `edge-run --demo` needs
 # neither PyTorch nor a build step. FP16 and TensorRT Q/DQ graphs are left out to keep the

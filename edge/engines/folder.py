@@ -60,8 +60,9 @@ def write_engine_folder(out: str | Path, desc: ModelDescription, export: dict[st
                 log.warning("%s: the model description changed; dropping its %d engines of "
                             "other precisions (rebuild them from this export)", path, len(kept))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("%s: unreadable (%s); writing a new one", path, exc)
-            old = []
+            # never drop silently what it lists (engines of other precisions built here)
+            raise ModelFileError(f"{path}: unreadable ({exc}); not overwriting it: move it "
+                                 f"away (or empty {out}) and rebuild the engines") from exc
     for e in engines:
         e["sha256"] = sha256_file(out / e["file"])
         e.setdefault("device", asdict(device))

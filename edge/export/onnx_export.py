@@ -245,6 +245,17 @@ def _file_entry(path: Path, spec: GraphSpec, proto, precision: str = "fp32") -> 
             "inputs": _io(proto.graph.input), "outputs": _io(proto.graph.output)}
 
 
+def check_file_entry(entry: Any, manifest_path: str | Path) -> str:
+    """A manifest's ``file`` entry must be a plain file name inside its folder (no
+    ``..``, no absolute path, no sub-folder): anything else is refused, naming both."""
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
+            or "\\" in name or "\0" in name or Path(name).name != name:
+        raise ModelFileError(f"{manifest_path}: file entry {name!r} is not a plain file name "
+                             f"inside the folder; refusing it (re-export the model)")
+    return name
+
+
 def read_manifest(export_dir: str | Path, verify: bool = True) -> dict[str, Any]:
     """Load ``manifest.json`` and (by default) check every listed file and its sha256.
 
@@ -261,6 +272,8 @@ def read_manifest(export_dir: str | Path, verify: bool = True) -> dict[str, Any]
         ModelDescription.from_dict(manifest["description"], source=str(path))
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a valid edge-seg manifest ({exc}); re-export") from exc
+    for entry in files:
+        check_file_entry(entry, path)
     if verify:
         for entry in files:
             f = root / entry["file"]
@@ -281,7 +294,7 @@ def copy_export(src: str | Path, dst: str | Path, keep) -> dict[str, Any]:
     """
     src, dst = Path(src), Path(dst)
     manifest = read_manifest(src)
-    files = [f for f in manifest["files"] if keep(f)]
+    files = [f for f in manifest["files"] if keep(f)]  # names checked by read_manifest
     if not files:
         raise ModelFileError(f"{src}: no files selected to copy")
     dst.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,8 @@ from edge.errors import SourceError
 from edge.pipeline import Stopwatch
 from edge.runtime.render import Renderer
 from edge.runtime.sinks import frame_record
-from edge.runtime.sources import CorruptFrame, FrameSource, LatestFrameReader, source_info
+from edge.runtime.sources import (MAX_BAD_RUN, CorruptFrame, FrameSource, LatestFrameReader,
+                                  source_info)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class RunSummary:
     fps: float = 0.0
     interrupted: bool = False
     error: str | None = None
+    frames_expected: int | None = None  # a video file's declared frame count, when known
+    frames_unread: int = 0  # of those, frames never read (corrupt ones included)
+    truncated: bool = False  # reading stopped before the declared end (damaged file)
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +177,7 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
                     log.warning("skipped a corrupt frame: %s", exc)
                     continue
                 if frame is None:
+                    _check_file_end(source, summary)
                     break
                 sw.add("decode", (time.perf_counter() - t0) * 1e3)
             stamp = time.time()
@@ -223,6 +228,33 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
             summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
         summary.stages_ms = stats.summary()
     return summary
+
+
+def _check_file_end(source: FrameSource, summary: RunSummary) -> None:
+    """At the end of a video file, tell its real end from damage: frames the file says it
+    has but that were never read are logged, marked in the summary and, beyond
+    ``MAX_BAD_RUN``, end the run as an error (edge-run exits 2)."""
+    expected = getattr(source, "frames_total", 0)
+    position = getattr(source, "position", None)
+    if getattr(source, "live", True) or position is None:
+        return
+    if not expected:
+        log.info("%s: end of file after %d frames (its length is unknown; up to %d frames "
+                 "past the last one read were tried)", source.name, position, MAX_BAD_RUN)
+        return
+    summary.frames_expected = int(expected)
+    missing = int(expected) - int(position)
+    if missing <= 0:
+        return
+    summary.frames_unread = missing
+    summary.truncated = bool(getattr(source, "truncated", False))
+    log.warning("%s: %d of its %d frames unreadable%s", source.name, missing, expected,
+                " (the read stopped early: damaged or truncated file)" if summary.truncated
+                else "")
+    if missing > MAX_BAD_RUN and summary.error is None:
+        summary.error = (f"{source.name}: {missing} of its {expected} frames unreadable "
+                         f"(damaged or truncated file; outputs hold the {position} read); "
+                         f"re-encode or repair it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
 
 
 def _overlay(summary: RunSummary, stats: StageStats, t_first: float) -> list[str]:

@@ -25,6 +25,8 @@ from edge.optional import require
 
 log = logging.getLogger(__name__)
 
+MAX_BAD_RUN = 25  # unreadable frames in a row after which a file is taken as ended/damaged
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MIN_DEMO_SIZE = 64
 # query parameters whose values are secrets and never reach logs or outputs
@@ -89,7 +91,11 @@ class CaptureSource(FrameSource):
         self.cap = None
         self.frames_total = 0
         self.position = 0
+        self.truncated = False  # a file whose read ended before its known last frame
         self._bad_run = 0
+        self._bad_total = 0  # failed reads so far (each consumed a frame of the file)
+        self._ahead: np.ndarray | None = None  # a good frame found by looking past bad ones
+        self._ahead_bad = 0  # bad frames still to report before it
 
     def open(self) -> None:
         cv2 = require("cv2", "reading cameras and videos")
@@ -126,6 +132,13 @@ class CaptureSource(FrameSource):
     def read(self) -> np.ndarray | None:
         if self.cap is None:
             return None
+        if self._ahead is not None:  # unknown length: bad frames were followed by a good one
+            if self._ahead_bad > 0:
+                self._ahead_bad -= 1
+                raise CorruptFrame(f"{self.name}: a frame after frame {self.position} unreadable")
+            frame, self._ahead = self._ahead, None
+            self.position += 1
+            return frame
         ok, frame = self.cap.read()
         if ok and _valid(frame):
             self.position += 1
@@ -133,10 +146,22 @@ class CaptureSource(FrameSource):
             return frame
         if self.live:
             return None
+        if self.frames_total <= 0:
+            # Unknown length: look up to MAX_BAD_RUN frames ahead to tell damage from the end.
+            for k in range(MAX_BAD_RUN):
+                ok, frame = self.cap.read()
+                if ok and _valid(frame):
+                    self._ahead, self._ahead_bad = frame, k
+                    raise CorruptFrame(f"{self.name}: frame {self.position + 1} unreadable")
+            return None
         # A file: a failed read before the last frame is a damaged frame, not the end.
-        if self.position + self._bad_run + 1 < self.frames_total and self._bad_run < 25:
-            self._bad_run += 1
-            raise CorruptFrame(f"{self.name}: frame {self.position + self._bad_run} unreadable")
+        if self.position + self._bad_total + 1 < self.frames_total:
+            if self._bad_run < MAX_BAD_RUN:
+                self._bad_run += 1
+                self._bad_total += 1
+                raise CorruptFrame(f"{self.name}: frame {self.position + self._bad_total} "
+                                   f"unreadable")
+            self.truncated = True  # gave up: more than MAX_BAD_RUN unreadable in a row
         return None
 
     def close(self) -> None:
@@ -229,11 +254,14 @@ class LatestFrameReader:
     When the source stops delivering it is closed and reopened with exponential back-off
     (``backoff`` doubling up to ``max_backoff`` seconds); after ``reconnect_timeout``
     seconds without a frame the reader gives up and :meth:`get` raises SourceError.
+    ``clock`` and ``wait`` (seconds -> True when stopped meanwhile; by default a wait on
+    the stop event) are injectable so tests can drive the back-off without real time.
     """
 
     def __init__(self, source: FrameSource, reconnect_timeout: float = 30.0,
                  backoff: float = 0.25, max_backoff: float = 4.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wait: Callable[[float], bool] | None = None) -> None:
         self.source = source
         self.reconnect_timeout = reconnect_timeout
         self.backoff = backoff
@@ -246,6 +274,7 @@ class LatestFrameReader:
         self._taken = 0
         self._failure: str | None = None
         self._stop = threading.Event()
+        self.wait = wait if wait is not None else self._stop.wait
         self._thread = threading.Thread(target=self._loop, name=f"capture {source.name}",
                                         daemon=True)
 
@@ -277,7 +306,7 @@ class LatestFrameReader:
                 return False
             log.warning("%s stopped delivering frames; reopening in %.2f s (%.1f s of %.0f s "
                         "spent)", self.source.name, delay, waited, self.reconnect_timeout)
-            if self._stop.wait(delay):
+            if self.wait(delay) or self._stop.is_set():
                 return False
             self.stats.reconnects += 1
             try:

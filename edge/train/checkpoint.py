@@ -137,7 +137,17 @@ def load_pretrained(model, path: str | Path) -> int:
                              f"names like {next(iter(own))!r}")
     own.update(copied)
     model.load_state_dict(own)
-    log.info("initialised %d of %d tensors from %s", len(copied), len(own), path)
+    rest = len(own) - len(copied)
+    if len(copied) < 0.5 * min(len(state), len(own)):
+        # Few names/shapes matched: the file is mostly another model (other backbone, depth
+        # multiplier or layer names), so training effectively starts from scratch.
+        log.warning("--init %s: only %d of its %d tensors match this model (which has %d); "
+                    "the other %d model tensors keep their random initialisation: is it "
+                    "weights for another model or depth multiplier?", path, len(copied),
+                    len(state), len(own), rest)
+    else:
+        log.info("initialised %d of %d tensors from %s (%d keep their random initialisation)",
+                 len(copied), len(own), path, rest)
     return len(copied)
 
 
