@@ -413,3 +413,25 @@ def test_the_held_out_seed_is_no_training_or_calibration_seed() -> None:
     used = {int(s) for t in texts for s in re.findall(r"--seed[ =](\d+)", t)}
     used |= {int(s) for t in texts for s in re.findall(r'"seed":\s*(\d+)', t)}
     assert used and HOLDOUT_SEED not in used
+
+
+def test_eager_peer_results_render_with_the_models_classes() -> None:
+    """The PyTorch-eager adapter hands the renderer the model's class names: a semantic
+    label map of 19 Cityscapes classes renders (it crashed with a one-class stand-in)."""
+    from edge.bench.suite import _EagerPipe
+    from edge.description import CITYSCAPES_CLASSES
+    from edge.pipeline import Stopwatch
+    from edge.runtime.render import Renderer
+
+    labels = (np.arange(32 * 48).reshape(32, 48) % 19).astype(np.uint8)
+
+    class Core:  # an edge.pipeline core returning a label map
+        desc = type("Desc", (), {"class_names": CITYSCAPES_CLASSES})()
+
+        def __call__(self, frame, sw):
+            return labels
+
+    res = _EagerPipe(Core())(np.zeros((32, 48, 3), np.uint8), Stopwatch())
+    assert res.class_names == CITYSCAPES_CLASSES
+    out = Renderer(legend=False)(np.zeros((32, 48, 3), np.uint8), res)
+    assert out.shape == (32, 48, 3) and out.any()

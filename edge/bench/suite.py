@@ -848,20 +848,22 @@ class _EagerPipe:
 
     def __call__(self, frame, sw):
         res = self.core(frame, sw)
+        names = tuple(self.core.desc.class_names)
         if isinstance(res, np.ndarray):
-            return _Result("semantic", labels=res)
+            return _Result("semantic", names, labels=res)
         with sw("paste"):
             imap = res.instance_map()
-        return _Result("instance", res, imap)
+        return _Result("instance", names, res, imap)
 
 
 class _Result:
-    """What the renderer reads of a result."""
+    """What the renderer reads of a result (the model's class names: the semantic
+    renderer colours and names every class)."""
 
-    class_names = ("person",)
-
-    def __init__(self, task: str, res=None, instance_map=None, labels=None) -> None:
+    def __init__(self, task: str, class_names: tuple[str, ...], res=None, instance_map=None,
+                 labels=None) -> None:
         self.task, self.instance_map, self.labels = task, instance_map, labels
+        self.class_names = class_names
         self.instances = res  # the core's InstanceResult (what mask_count reads)
         if res is not None:
             self.boxes, self.scores, self.classes = res.boxes, res.scores, res.classes
