@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 TARGETS = ("onnxruntime", "tensorrt-qdq", "tensorrt-cache")
 OVERRIDE = "--allow-refused-int8"
 PASSED, REFUSED, UNGATED = "passed", "refused", "ungated"
+_SAID_UNGATED: set[tuple[str, str]] = set()  # (folder, target) already warned about
 
 
 def artifact_target(entry: dict[str, Any]) -> str:
@@ -120,7 +121,9 @@ def check_int8(folder: str | Path, manifest: dict[str, Any], target: str,
                 f"{folder}: the INT8 accuracy gate refused the {what} ({measured} on "
                 f"{rec.get('holdout')}); recalibrate on frames closer to the deployment scene "
                 f"or deploy FP16 (--precision fp16), or pass {OVERRIDE} to use them anyway")
-    elif status == UNGATED:
+    elif status == UNGATED and (str(folder), target) not in _SAID_UNGATED:
+        # once per folder and artifact per process: a benchmark loads them row after row
+        _SAID_UNGATED.add((str(folder), target))
         note = rec.get("note") or "not measured"
         log.warning("%s: %s the %s ungated (%s): their accuracy against FP32 is unknown; "
                     "gate them with: %s", folder, action, what, note,
