@@ -802,3 +802,18 @@ def write_fake_engines(export_dir: Path, out: Path, dtypes: dict[str, str] | Non
     write_engine_folder(out, desc, {"path": str(export_dir)},
                         DeviceInfo(TRT_VERSION, GPU_NAME, "8.7", None), entries)
     return out
+
+
+def install(monkeypatch, lib: ctypes.CDLL, integrated: bool = True, seed: int = 0,
+            tensorrt: bool = True, **kw) -> types.ModuleType:
+    """Put the fake pycuda (and, with ``tensorrt``, the fake TensorRT; else none, as on a
+    CUDA machine without it) in ``sys.modules`` for one test; returns ``pycuda.driver``,
+    whose ``gpu.check_clean()`` the test calls at its end (pycuda aborts at exit with a
+    context left pushed)."""
+    import sys
+
+    mods = make_pycuda(lib, integrated=integrated, seed=seed, **kw)
+    mods["tensorrt"] = make_tensorrt(mods["pycuda.driver"]) if tensorrt else None
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return mods["pycuda.driver"]

@@ -6,12 +6,11 @@ detector found. Checked on the fake device (tests/fake_device.py)."""
 from __future__ import annotations
 
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from tests.fake_device import build_emulator, make_pycuda, make_tensorrt, write_fake_engines
+from tests.fake_device import build_emulator, install, write_fake_engines
 
 pytest.importorskip("onnxruntime")
 if shutil.which("g++") is None:
@@ -32,13 +31,10 @@ def tiny(tmp_path_factory):
 @pytest.fixture
 def fake_gpu(tiny, monkeypatch):
     root, lib = tiny
-    mods = make_pycuda(lib, integrated=True)
-    check_clean = mods["pycuda.driver"].gpu.check_clean  # a context left pushed fails
-    for name, mod in {**mods, "tensorrt": make_tensorrt()}.items():
-        monkeypatch.setitem(sys.modules, name, mod)
+    drv = install(monkeypatch, lib)
     monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
     yield root
-    check_clean()
+    drv.gpu.check_clean()
 
 
 @pytest.mark.parametrize("k", [0, 3])

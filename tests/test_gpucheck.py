@@ -27,18 +27,14 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture
 def fake_gpu(emulator, monkeypatch):
-    from tests.fake_device import make_pycuda
+    from tests.fake_device import install
 
     root, lib = emulator
-    mods = make_pycuda(lib, integrated=True)
-    check_clean = mods["pycuda.driver"].gpu.check_clean  # a context left pushed fails
+    drv = install(monkeypatch, lib, tensorrt=False)  # a CUDA machine without TensorRT
     monkeypatch.setitem(sys.modules, "cupy", None)
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
-    for name, mod in mods.items():
-        monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
     yield root
-    check_clean()
+    drv.gpu.check_clean()
 
 
 def run(out, *extra: str) -> int:

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.fake_device import (DISABLE_TIMING, NON_BLOCKING, _view, build_emulator, make_pycuda,
-                               make_tensorrt, write_fake_engines)
+from tests.fake_device import (DISABLE_TIMING, NON_BLOCKING, _view, build_emulator, install,
+                               write_fake_engines)
 
 pytest.importorskip("onnxruntime")
 if shutil.which("g++") is None:
@@ -38,13 +38,6 @@ def demo(tmp_path_factory):
     write_fake_engines(DEMO_EXPORT, root / "cap1", max_batch=1)  # edge-build --max-boxes 1
     write_fake_engines(DEMO_EXPORT, root / "dla", max_batch=4, dla_core=1)  # --dla 1
     return root, build_emulator(root)
-
-
-def install(monkeypatch, lib, integrated: bool, seed: int = 0, **kw):
-    mods = make_pycuda(lib, integrated=integrated, seed=seed, **kw)
-    for name, mod in {**mods, "tensorrt": make_tensorrt(mods["pycuda.driver"])}.items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    return mods["pycuda.driver"]
 
 
 @pytest.fixture(params=[True, False], ids=["integrated", "discrete"])
