@@ -3,6 +3,8 @@ ONNX Runtime against PyTorch on the shipped demo model."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import os
 import shutil
@@ -194,6 +196,13 @@ def test_python_api_returns_boxes_masks_and_timings() -> None:
 
 
 def rss_mb() -> float:
+    """Resident memory after handing freed heap back to the OS (glibc's malloc_trim), so
+    that what is left is what the process holds, not what its allocator kept around."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: RSS includes the allocator's slack
+        pass
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
@@ -237,19 +246,25 @@ def test_memory_stays_flat_over_thousands_of_frames(tiny_export) -> None:
         def close(self) -> None:
             pass
 
+    # A leak grows in every window; an allocator or another test's thread grows the
+    # process once. So: three windows of 600 frames after a warm-up, and the median
+    # window must stay under 1.5 MB (2.5 kB a frame; one retained 160x120 mask a frame
+    # is 19 kB, 11 MB a window). A single 10 MB bound over 2000 frames flaked in CI.
+    growth = []
     with Pipeline.from_dir(tiny_export, threads=2) as p:
         run_stream(p, Loop(), Outputs(jsonl=Sink()), frames=200)
-        before = rss_mb()
-        sink = Sink()
-        s = run_stream(p, Loop(), Outputs(jsonl=sink), frames=2000)
-        after = rss_mb()
-    assert s.frames == 2000 and sink.lines == 2000 and sink.detections > 2000
+        for _ in range(3):
+            before = rss_mb()
+            sink = Sink()
+            s = run_stream(p, Loop(), Outputs(jsonl=sink), frames=600)
+            growth.append(rss_mb() - before)
+    assert s.frames == 600 and sink.lines == 600 and sink.detections > 600
     # the records are real frame records: the last frame's index and decodable masks
-    assert sink.last["frame"] == 1999 and sink.last["detections"]
+    assert sink.last["frame"] == 599 and sink.last["detections"]
     for det in sink.last["detections"]:
         if det["mask"] is not None:
             assert rle.decode(det["mask"]).shape == (120, 160)
-    assert after - before < 10.0, f"RSS grew {after - before:.1f} MB over 2000 frames"
+    assert sorted(growth)[1] < 1.5, f"RSS grew {[round(g, 1) for g in growth]} MB per 600 frames"
 
 
 def test_onnxruntime_masks_equal_pytorch_on_the_demo() -> None:
