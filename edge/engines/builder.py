@@ -24,7 +24,7 @@ from edge.engines.folder import write_engine_folder
 from edge.engines.identity import DeviceInfo, EngineKey, device_info
 from edge.engines.logger import trt_logger
 from edge.engines.versions import TrtApi, api_for, calibration_header, dla_problem, plan_build
-from edge.errors import ConfigError, EngineError
+from edge.errors import ConfigError, EdgeError, EngineError
 from edge.optional import require
 
 __all__ = ["BuildOptions", "build_engines", "build_one", "profile_for", "trt_logger"]
@@ -45,6 +45,7 @@ class BuildOptions:
     max_boxes: int | None = None  # branch profile max batch (default: description's cap)
     progress: bool = True
     allow_refused_int8: bool = False  # build INT8 the accuracy gate refused (logged)
+    reuse: bool = False  # keep engines of this precision already built from this export here
 
 
 def profile_for(desc: ModelDescription, role: str, branch: int | None, inputs: list[str],
@@ -324,6 +325,26 @@ def check_dla(api: TrtApi, opts: BuildOptions, device: DeviceInfo) -> None:
                           f"{device.trt_version} on {where}: {why}")
 
 
+def current_folder(export_dir: Path, out: Path, precision: str, device: DeviceInfo
+                   ) -> dict[str, Any] | None:
+    """``out``'s engines.json when it already holds verified ``precision`` engines built from
+    this export (same manifest sha256) for this device and TensorRT; else None. The device
+    self-test reuses what ``edge-build engine`` just built instead of building it twice."""
+    from edge.engines.folder import read_engine_folder
+    from edge.export.onnx_export import MANIFEST, sha256_file
+
+    try:
+        read_engine_folder(out, precision, device)
+        folder = json.loads((out / "engines.json").read_text())
+    except (EdgeError, OSError, ValueError):
+        return None
+    if folder.get("export", {}).get("manifest_sha256") != sha256_file(export_dir / MANIFEST):
+        return None
+    log.info("%s: reusing its %s engines, built from this export for this device", out,
+             precision)
+    return folder
+
+
 def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOptions
                   ) -> dict[str, Any]:
     """Build every graph of an export folder at ``opts.precision`` into ``out_dir``."""
@@ -339,6 +360,10 @@ def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOption
     out.mkdir(parents=True, exist_ok=True)
     device = current_device(trt)
     check_dla(api, opts, device)
+    if opts.reuse:
+        current = current_folder(export_dir, out, opts.precision, device)
+        if current is not None:
+            return current
     cache_path = Path(opts.timing_cache) if opts.timing_cache else out / "timing.cache"
     timing = load_timing_cache(cache_path, device)
     entries = []
