@@ -22,3 +22,23 @@ if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 import torch, edge
 print(f"setup: edge-seg {edge.__version__} with torch {torch.__version__}")
 PY
+
+# The fleet tests (tests/test_fleet_loopback.py) start real OpenSSH servers on 127.0.0.1.
+# Install Debian's openssh-server when it is missing and this is root on a Debian/Ubuntu
+# machine (CI); elsewhere those tests skip and say how to enable them. EDGE_NO_APT=1 skips.
+if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ] && [ -z "${EDGE_NO_APT:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing openssh-server for the loopback fleet tests" >&2
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                openssh-server >/dev/null 2>&1; then
+            # the package lists may be missing on a fresh image: refresh them once
+            (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -q --no-install-recommends openssh-server >/dev/null 2>&1) \
+                || echo "setup: WARNING: could not install openssh-server; the loopback fleet" \
+                        "tests will skip (apt-get install openssh-server)" >&2
+        fi
+    else
+        echo "setup: no sshd here; the loopback fleet tests will skip (as root:" \
+             "apt-get install openssh-server)" >&2
+    fi
+fi

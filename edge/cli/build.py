@@ -473,18 +473,99 @@ def cmd_engine(args: argparse.Namespace) -> int:
     _not_empty("--timing-cache", args.timing_cache)
     _not_empty("--export", args.export)
     _not_empty("--out", args.out)
-    folder = build_engines(args.export, args.out, BuildOptions(
-        precision=args.precision, workspace_mb=args.workspace, dla_core=args.dla,
-        opt_level=args.opt_level, timing_cache=args.timing_cache, max_boxes=args.max_boxes,
-        allow_refused_int8=args.allow_refused_int8))
+    precisions = parse_precisions(args.precision)
+    if args.device:
+        return _engine_on_devices(args, precisions)
+    for flag, given in (("--deploy", args.deploy), ("--ssh-config", args.ssh_config),
+                        ("--force", args.force), ("--no-selftest", args.no_selftest)):
+        if given:
+            raise ConfigError(f"{flag} is for building on devices: add --device USER@HOST "
+                              f"(or drop {flag} to build here)")
+    folder: dict[str, Any] = {}
+    for precision in precisions:
+        folder = build_engines(args.export, args.out, BuildOptions(
+            precision=precision, workspace_mb=args.workspace, dla_core=args.dla,
+            opt_level=args.opt_level, timing_cache=args.timing_cache,
+            max_boxes=args.max_boxes, allow_refused_int8=args.allow_refused_int8))
+        if not args.json:
+            built = [e["file"] for e in folder["engines"] if e["precision"] == precision]
+            print(f"built {len(built)} {precision} engines in {args.out} for "
+                  f"{folder['device']['gpu_name']} (TensorRT "
+                  f"{folder['device']['trt_version']}): " + ", ".join(built))
     if args.json:
         print(json.dumps(folder, indent=2))
-    else:
-        built = [e["file"] for e in folder["engines"] if e["precision"] == args.precision]
-        print(f"built {len(built)} {args.precision} engines in {args.out} for "
-              f"{folder['device']['gpu_name']} (TensorRT {folder['device']['trt_version']}): "
-              + ", ".join(built))
     return 0
+
+
+def _fleet_options(args: argparse.Namespace, precisions: list[str]) -> Any:
+    from edge.fleet.remote import FleetOptions
+
+    _not_empty("--remote-python", args.remote_python)
+    return FleetOptions(
+        precisions=precisions, store=Path(args.out) if getattr(args, "out", None) else Path("."),
+        ssh_config=Path(args.ssh_config) if args.ssh_config else None,
+        remote_python=args.remote_python)
+
+
+def _engine_on_devices(args: argparse.Namespace, precisions: list[str]) -> int:
+    """``--device``: build on each device over SSH into the engine store ``--out``."""
+    from edge.fleet.install import check_name
+    from edge.fleet.remote import build_on_devices, summary_table
+
+    if args.timing_cache:
+        raise ConfigError("--timing-cache names a file on this machine; on devices each keeps "
+                          "its own beside its engines: drop --timing-cache")
+    if args.deploy is not None:
+        check_name(args.deploy, "--deploy")
+    _at_least("--selftest-repeats", args.selftest_repeats, 1)
+    _at_least("--holdout-images", args.holdout_images, 1)
+    opts = _fleet_options(args, precisions)
+    opts.force, opts.deploy, opts.selftest = args.force, args.deploy, not args.no_selftest
+    opts.selftest_repeats, opts.holdout_images = args.selftest_repeats, args.holdout_images
+    opts.build_args = ["--workspace", str(args.workspace)]
+    for flag, value in (("--dla", args.dla), ("--opt-level", args.opt_level),
+                        ("--max-boxes", args.max_boxes)):
+        if value is not None:
+            opts.build_args += [flag, str(value)]
+    if args.allow_refused_int8:
+        opts.build_args.append("--allow-refused-int8")
+    rows = build_on_devices(args.export, args.device, opts)
+    table = summary_table(rows, precisions)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        sys.stderr.write(table + "\n")
+    else:
+        print(table)
+    failed = [r["device"] for r in rows if r["status"] == "failed"]
+    if failed:
+        log.error("%d of %d devices failed: %s (the others' engines are in %s)", len(failed),
+                  len(rows), ", ".join(failed), args.out)
+        return 3
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from edge.fleet.install import check_name
+    from edge.fleet.remote import rollback_on_devices
+
+    check_name(args.name)
+    rows = rollback_on_devices(args.name, args.device, _fleet_options(args, []))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    for r in rows:
+        if r["status"] == "ok" and not args.json:
+            print(f"{r['device']}: {args.name} -> {r['current']} (was {r['previous']})")
+        elif r["status"] != "ok":
+            print(f"{r['device']}: FAILED: {r['error']}", file=sys.stderr)
+    return 3 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def add_ssh_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ssh-config", metavar="FILE",
+                   help="ssh_config to use (ssh -F; default: yours, ~/.ssh/config)")
+    p.add_argument("--remote-python", default="python3", metavar="PY",
+                   help="Python with edge-seg on the devices (default python3; e.g. "
+                        "~/venv/bin/python3)")
 
 
 def add_allow_refused_int8(p: argparse.ArgumentParser) -> None:
@@ -743,8 +824,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "TensorRT 11 builds strongly typed from the FP16 and Q/DQ "
                                    "graphs. Needs TensorRT (JetPack) and pycuda.")
     p.add_argument("--export", required=True, help="export or calibrate output folder")
-    p.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"))
-    p.add_argument("--out", required=True, help="engine folder (e.g. engines/demo)")
+    p.add_argument("--precision", default="fp16", metavar="P[,P]",
+                   help="fp32, fp16, int8 or a comma list (default fp16)")
+    p.add_argument("--out", required=True,
+                   help="engine folder (e.g. engines/demo); with --device, the engine store "
+                        "(one folder per device identity, e.g. engines/store)")
     p.add_argument("--workspace", type=int, default=1024, metavar="MIB",
                    help="builder workspace limit in MiB (default 1024; lower it on Nano-class "
                         "boards if the build runs out of memory)")
@@ -759,7 +843,36 @@ def build_parser() -> argparse.ArgumentParser:
                         "max detections)")
     add_allow_refused_int8(p)
     p.add_argument("--json", action="store_true")
+    d = p.add_argument_group("building on devices from this workstation (over SSH)")
+    d.add_argument("--device", action="append", metavar="USER@HOST",
+                   help="build there instead of here (repeat for several; they run in "
+                        "parallel): [USER@]HOST, an ssh config alias or ssh://USER@HOST:PORT; "
+                        "your keys and known_hosts, never a password")
+    add_ssh_options(d)
+    d.add_argument("--force", action="store_true",
+                   help="rebuild even where the store has current engines for the device")
+    d.add_argument("--deploy", metavar="NAME",
+                   help="also install the model folder there, where edge-run --model NAME "
+                        "finds it (atomic; the previous one is kept: edge-build rollback)")
+    d.add_argument("--no-selftest", action="store_true",
+                   help="skip the device self-test after the build")
+    d.add_argument("--selftest-repeats", type=int, default=10, metavar="N",
+                   help="timed runs per stage in the self-test (default 10)")
+    d.add_argument("--holdout-images", type=int, default=24, metavar="N",
+                   help="held-out scenes the self-test generates for accuracy (default 24)")
     p.set_defaults(handler=cmd_engine)
+
+    p = sub.add_parser("rollback", help="on devices, switch an installed model back to its "
+                                        "previous version",
+                       description="Points models/NAME on each device back at the version "
+                                   "edge-build engine --deploy NAME replaced (and keeps the "
+                                   "replaced one as the new previous). Exit 3 when a device "
+                                   "fails.")
+    p.add_argument("name", help="the model name given to --deploy")
+    p.add_argument("--device", action="append", required=True, metavar="USER@HOST")
+    add_ssh_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_rollback)
 
     p = sub.add_parser("check", help="check ONNX graphs against the TensorRT parser's limits",
                        description="Checks every graph of an export folder (or one .onnx file) "

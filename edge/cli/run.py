@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = parser.add_argument_group("model")
     m.add_argument("--model", default="demo",
-                   help="export or engine folder, or 'demo' (the shipped model; default)")
+                   help="export or engine folder, an engine store (picks the entry built for "
+                        "this device), a NAME installed by edge-build engine --deploy NAME, or "
+                        "'demo' (the shipped model; default)")
     m.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"),
                    help="auto = TensorRT when the folder has engines and TensorRT imports")
     m.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))

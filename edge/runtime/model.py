@@ -38,9 +38,36 @@ def resolve_model_dir(ref: str | Path | None) -> Path:
         return DEMO_EXPORT
     path = Path(ref)
     if not path.is_dir():
+        from edge.fleet.install import NAME, installed, installed_names, models_root
+
+        if NAME.match(str(ref)):
+            found = installed(str(ref))
+            if found is not None:  # installed by edge-build engine --deploy NAME
+                log.info("model %s: %s", ref, found)
+                return found
+            names = installed_names()
+            raise ModelFileError(
+                f"{path}: no such model folder, and no model {ref!r} installed in "
+                f"{models_root()} (installed: {', '.join(names) or 'none'}); pass an export "
+                f"or engine folder, 'demo', or deploy it with edge-build engine --device ... "
+                f"--deploy {ref}")
         raise ModelFileError(f"{path}: no such model folder; pass an export folder (edge-build "
                              f"export --model M --out DIR), an engine folder or 'demo'")
+    from edge.fleet.store import is_store, pick_entry
+
+    if is_store(path):
+        return pick_entry(path, _this_device(path))
     return path
+
+
+def _this_device(store: Path) -> Any:
+    """This device's identity (TensorRT + pycuda), to pick its entry of an engine store."""
+    from edge.engines.builder import current_device
+    from edge.optional import require
+
+    trt = require("tensorrt", f"running engines from the engine store {store} (it picks the "
+                              f"entry built for this device's TensorRT and GPU)")
+    return current_device(trt)
 
 
 def choose_backend(model_dir: Path, backend: str) -> str:

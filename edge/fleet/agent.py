@@ -1,0 +1,198 @@
+"""The device side of ``edge-build engine --device``: ``python3 -m edge.fleet.agent CMD``.
+
+The workstation runs these over SSH; each prints JSON (or a tar stream) on stdout and logs
+on stderr, which the workstation streams back line by line. Every path is under
+:func:`edge.fleet.install.edge_home` and every name from the workstation is checked against
+one pattern, so nothing it sends lands outside that folder; received archives hold only
+regular files with plain names (no links, no ``..``, no absolute paths, at most one folder
+deep), each written beside its target and renamed into place.
+
+Commands::
+
+    probe                  edge-seg, Python, TensorRT, GPU and board facts, identity key
+    have ID                sha256 of each file already uploaded for export ID
+    receive ID             tar on stdin -> uploads/ID (prints the received files' sha256)
+    send ID                builds/ID as a tar on stdout (engines, engines.json, self-test)
+    install NAME ID        uploads/ID + builds/ID -> models/NAME (atomic, keeps previous)
+    rollback NAME          models/NAME <-> models/NAME.previous
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import tarfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from edge import __version__
+from edge.errors import EdgeError, ModelFileError
+from edge.fleet import install as inst
+
+log = logging.getLogger("edge.fleet.agent")
+
+PROTOCOL = 1  # bumped when a command's arguments or output change
+ID = re.compile(r"^[0-9a-f]{16}$")
+PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+MAX_FILE = 4 << 30  # a TensorRT engine of these models is tens of MB; refuse nonsense sizes
+
+
+def uploads(export_id: str) -> Path:
+    return inst.edge_home() / "uploads" / _id(export_id)
+
+
+def builds(export_id: str) -> Path:
+    return inst.edge_home() / "builds" / _id(export_id)
+
+
+def _id(export_id: str) -> str:
+    if not ID.match(export_id):
+        raise ModelFileError(f"export id {export_id!r}: expected 16 hex digits (the manifest's "
+                             f"sha256 prefix)")
+    return export_id
+
+
+def probe() -> dict[str, Any]:
+    """What the workstation needs before it uploads anything: versions, the GPU and the
+    identity the engines will be keyed by; each missing part with its import error."""
+    from edge.engines.identity import read_board, read_l4t
+
+    out: dict[str, Any] = {"protocol": PROTOCOL, "edge_version": __version__,
+                           "python": platform.python_version(), "executable": sys.executable,
+                           "machine": platform.machine(), "home": str(inst.edge_home()),
+                           "l4t": read_l4t(), "board": read_board()}
+    try:
+        import tensorrt as trt
+
+        out["tensorrt"] = str(trt.__version__)
+    except Exception as exc:  # noqa: BLE001 - reported, the workstation says how to fix it
+        out["tensorrt"] = None
+        out["tensorrt_error"] = f"{type(exc).__name__}: {exc}"
+        return out
+    try:
+        from dataclasses import asdict
+
+        from edge.engines.builder import current_device
+        from edge.fleet.store import identity_key
+
+        dev = current_device(trt)
+        out["device"] = asdict(dev)
+        out["identity_key"] = identity_key(dev)
+    except Exception as exc:  # noqa: BLE001 - no pycuda, no GPU, driver mismatch
+        out["device"] = None
+        out["gpu_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def have(export_id: str) -> dict[str, str]:
+    from edge.export.onnx_export import sha256_file
+
+    folder = uploads(export_id)
+    if not folder.is_dir():
+        return {}
+    return {f.name: sha256_file(f) for f in sorted(folder.iterdir())
+            if f.is_file() and not f.is_symlink() and not f.name.endswith(".tmp")}
+
+
+def safe_member(m: tarfile.TarInfo, where: str) -> PurePosixPath:
+    """The member's relative path, or a refusal: regular files only, plain names."""
+    rel = PurePosixPath(m.name)
+    if (not m.isreg() or rel.is_absolute() or not 1 <= len(rel.parts) <= 2
+            or not all(PART.match(p) for p in rel.parts) or m.size > MAX_FILE):
+        raise ModelFileError(f"{where}: refusing archive member {m.name!r} (only regular files "
+                             f"with plain names, at most one folder deep, under 4 GiB)")
+    return rel
+
+
+def extract(stream, dest: Path, where: str) -> dict[str, str]:
+    """Unpack a tar stream into ``dest`` safely; returns {relative path: sha256}."""
+    import hashlib
+
+    dest.mkdir(parents=True, exist_ok=True)
+    got: dict[str, str] = {}
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for m in tar:
+            rel = safe_member(m, where)
+            target = dest.joinpath(*rel.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            src = tar.extractfile(m)
+            assert src is not None  # a regular file
+            h = hashlib.sha256()
+            with tmp.open("wb") as fh:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    fh.write(chunk)
+            os.replace(tmp, target)
+            got[str(rel)] = h.hexdigest()
+    return got
+
+
+def receive(export_id: str) -> dict[str, str]:
+    folder = uploads(export_id)
+    return extract(sys.stdin.buffer, folder, str(folder))
+
+
+def pack(folder: Path, stream, files: list[str] | None = None) -> None:
+    """Regular files of ``folder`` (and of its subfolders one deep) as a tar on ``stream``;
+    ``files`` limits it to those names."""
+    with tarfile.open(fileobj=stream, mode="w|") as tar:
+        for f in sorted(folder.rglob("*")):
+            rel = f.relative_to(folder)
+            if (not f.is_file() or f.is_symlink() or len(rel.parts) > 2 or f.name.endswith(".tmp")
+                    or (files is not None and str(rel) not in files)):
+                continue
+            tar.add(str(f), arcname=str(rel), recursive=False)
+
+
+def send(export_id: str) -> None:
+    folder = builds(export_id)
+    if not (folder / "engines.json").is_file():
+        raise ModelFileError(f"{folder}: no engines.json; the build did not finish")
+    pack(folder, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m edge.fleet.agent",
+                                     description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("probe")
+    for name in ("have", "receive", "send"):
+        sub.add_parser(name).add_argument("export_id")
+    p = sub.add_parser("install")
+    p.add_argument("name")
+    p.add_argument("export_id")
+    sub.add_parser("rollback").add_argument("name")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        if args.cmd == "probe":
+            result: Any = probe()
+        elif args.cmd == "have":
+            result = have(args.export_id)
+        elif args.cmd == "receive":
+            result = receive(args.export_id)
+        elif args.cmd == "send":
+            send(args.export_id)
+            return 0
+        elif args.cmd == "install":
+            result = inst.install(args.name, [uploads(args.export_id), builds(args.export_id)],
+                                  args.export_id)
+        else:
+            result = inst.rollback(args.name)
+    except (EdgeError, OSError, tarfile.TarError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

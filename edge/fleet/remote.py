@@ -1,0 +1,418 @@
+"""Build engines on devices from the workstation: ``edge-build engine --device USER@HOST``.
+
+For each device, in parallel (one failing device never stops the others):
+
+1. probe it over SSH (:mod:`edge.fleet.agent`): edge-seg, TensorRT and the GPU there, each
+   missing one reported with how to install it; the identity the engines are keyed by;
+2. skip it when the store already holds current engines for that identity and export
+   (``--force`` rebuilds);
+3. upload the graphs this device's TensorRT builds from (:func:`edge.engines.versions.plan_build`
+   for its release) plus the FP32 graphs the self-test compares against, under a manifest
+   listing exactly those, skipping files already there with the same sha256;
+4. run ``edge-build engine`` there per precision, its progress streamed back line by line;
+5. run ``edge-bench selftest`` there on the engines just built (it reuses them);
+6. bring back the engines, ``engines.json`` and the self-test report into ``STORE/<identity>``
+   (:mod:`edge.fleet.store`), replaced atomically;
+7. with ``--deploy NAME``, install the model folder there (:mod:`edge.fleet.install`) unless
+   the self-test failed.
+
+Every result is a row of the summary table (device, identity, per-precision status, build
+seconds, self-test); ``--json`` prints the rows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.description import ModelDescription
+from edge.errors import EdgeError, ModelFileError
+from edge.fleet import agent, store
+from edge.fleet.ssh import Ssh, check_destination, ssh_failure
+
+log = logging.getLogger(__name__)
+
+_print_lock = threading.Lock()
+
+
+@dataclass
+class FleetOptions:
+    precisions: list[str]
+    store: Path
+    ssh_config: Path | None = None
+    remote_python: str = "python3"
+    force: bool = False
+    deploy: str | None = None
+    selftest: bool = True
+    selftest_repeats: int = 10
+    holdout_images: int = 24
+    build_args: list[str] = field(default_factory=list)  # passed to the device's edge-build
+    timeout_s: float | None = None  # per remote command (None: none)
+
+
+class DeviceFailed(EdgeError):
+    """One device could not be probed, uploaded to, built on or fetched from; ``detail`` is
+    the device's own last error line, when it gave one."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def say(dest: str, line: str) -> None:
+    """A device's line on stderr, prefixed with the device (builds run in parallel)."""
+    if not line.strip():
+        return
+    with _print_lock:
+        sys.stderr.write(f"[{dest}] {line}\n")
+        sys.stderr.flush()
+
+
+def _last_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "error" in ln.lower():
+            return ln
+    return lines[-1] if lines else "no message"
+
+
+class Device:
+    """One device's run; every remote command goes through :meth:`call`."""
+
+    def __init__(self, dest: str, opts: FleetOptions) -> None:
+        self.dest = dest
+        self.opts = opts
+        self.ssh = Ssh(dest, opts.ssh_config)
+        self.home = ""  # EDGE_SEG_HOME there, from the probe
+
+    def call(self, argv: list[str], what: str, stdin=None, stream: bool = False
+             ) -> tuple[bytes, str]:
+        rc, out, err = self.ssh.run([self.opts.remote_python, *argv], stdin=stdin,
+                                    on_line=(lambda ln: say(self.dest, ln)) if stream else None,
+                                    timeout=self.opts.timeout_s)
+        if rc == 255:
+            raise DeviceFailed(ssh_failure(self.dest, rc, err))
+        py = self.opts.remote_python
+        if rc == 127 or "No such file or directory" in err and rc != 0 and not out:
+            raise DeviceFailed(f"{self.dest}: {py} not found there; install Python 3.10+ or pass "
+                               f"--remote-python /path/to/venv/bin/python3")
+        if rc != 0 and "No module named 'edge" in err:
+            raise DeviceFailed(f"{self.dest}: edge-seg is not installed for {py} there; run "
+                               f"pip install 'edge-seg[runtime]' on the device (in a venv made "
+                               f"with --system-site-packages, to see JetPack's TensorRT), or "
+                               f"pass --remote-python /path/to/venv/bin/python3")
+        if rc != 0:
+            detail = _last_error(err)
+            raise DeviceFailed(f"{self.dest}: {what} failed (exit {rc}): {detail}", detail)
+        return out, err
+
+    def json_call(self, argv: list[str], what: str, stdin=None) -> Any:
+        out, _ = self.call(argv, what, stdin=stdin)
+        try:
+            return json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError) as exc:
+            raise DeviceFailed(f"{self.dest}: {what} answered no JSON ({exc}); is the same "
+                               f"edge-seg version installed there?") from exc
+
+
+def check_probe(dest: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """The device dict from a probe, or a refusal saying what is missing and how to get it."""
+    if facts.get("protocol") != agent.PROTOCOL:
+        raise DeviceFailed(f"{dest}: edge-seg {facts.get('edge_version')} there speaks agent "
+                           f"protocol {facts.get('protocol')}, this one {agent.PROTOCOL}; "
+                           f"install the same edge-seg version on the device")
+    if not facts.get("tensorrt"):
+        raise DeviceFailed(f"{dest}: TensorRT is not importable there "
+                           f"({facts.get('tensorrt_error')}); it comes with JetPack: sudo apt "
+                           f"install nvidia-jetpack (python3-libnvinfer), and a venv needs "
+                           f"--system-site-packages to see it")
+    if not isinstance(facts.get("device"), dict):
+        raise DeviceFailed(f"{dest}: TensorRT {facts['tensorrt']} is there but the GPU could not "
+                           f"be queried ({facts.get('gpu_error')}); pip install pycuda there "
+                           f"(with CUDA's nvcc on PATH: export PATH=/usr/local/cuda/bin:$PATH)")
+    return facts["device"]
+
+
+def needed_files(export_dir: Path, manifest: dict[str, Any], trt_version: str,
+                 precisions: list[str]) -> list[dict[str, Any]]:
+    """Manifest entries a TensorRT ``trt_version`` build of ``precisions`` reads, plus the FP32
+    graphs (the self-test's reference); refuses, naming the graph, when one is missing."""
+    from edge.engines.versions import api_for, plan_build
+    from edge.export.onnx_export import graph_specs
+
+    desc = ModelDescription.from_dict(manifest["description"])
+    by_name = {f["file"]: f for f in manifest["files"]}
+    api = api_for(trt_version)
+    want: set[str] = set()
+    for spec in graph_specs(desc):
+        stem = spec.file[:-len(".onnx")]
+        if spec.file in by_name:
+            want.add(spec.file)
+        for p in precisions:
+            plan = plan_build(api, stem, p, set(by_name), export_dir)
+            want.add(plan.graph)
+            if plan.calibration_cache:
+                want.add(plan.calibration_cache)
+    return [by_name[n] for n in sorted(want)]
+
+
+def _upload_stream(export_dir: Path, files: list[dict[str, Any]], manifest_bytes: bytes):
+    """A pipe read end streaming a tar of ``files`` then ``manifest.json`` (written last: a
+    folder with a manifest is a complete upload)."""
+    r, w = os.pipe()
+
+    def writer() -> None:
+        with os.fdopen(w, "wb") as fh:
+            try:
+                with tarfile.open(fileobj=fh, mode="w|") as tar:
+                    for f in files:
+                        tar.add(str(export_dir / f["file"]), arcname=f["file"], recursive=False)
+                    info = tarfile.TarInfo("manifest.json")
+                    info.size = len(manifest_bytes)
+                    info.mtime = int(time.time())
+                    tar.addfile(info, io.BytesIO(manifest_bytes))
+            except BrokenPipeError:
+                pass
+
+    threading.Thread(target=writer, daemon=True).start()
+    return os.fdopen(r, "rb")
+
+
+def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: str,
+         opts: FleetOptions) -> dict[str, Any]:
+    """Probe, upload, build, self-test, fetch (and deploy) one device; returns its row."""
+    t0 = time.monotonic()
+    row: dict[str, Any] = {"device": dest, "identity": None, "status": "failed",
+                           "precisions": {p: "not run" for p in opts.precisions},
+                           "build_s": 0.0, "selftest": None, "uploaded_files": 0,
+                           "uploaded_bytes": 0, "skipped_files": 0, "entry": None,
+                           "deployed": None, "error": None}
+    try:
+        dev = Device(dest, opts)
+        facts = dev.json_call(["-m", "edge.fleet.agent", "probe"], "probe")
+        device = check_probe(dest, facts)
+        dev.home = str(facts["home"])
+        key = store.identity_key(device)  # from the facts, never a name the device sends
+        row["identity"] = key
+        row["edge_version"] = facts.get("edge_version")
+        say(dest, f"{key}: TensorRT {device['trt_version']} on {device['gpu_name']} (cc "
+                  f"{device['compute_capability']}), edge-seg {facts.get('edge_version')}")
+        export_id = manifest_sha[:16]
+        entry = opts.store / key
+        rec = None if opts.force else store.current_entry(opts.store, key, manifest_sha,
+                                                          opts.precisions)
+        if rec is not None:
+            say(dest, f"{entry}: current engines for this export ({', '.join(opts.precisions)});"
+                      f" skipping the build (--force rebuilds)")
+            row.update(status="current", entry=str(entry), selftest=rec.get("selftest"),
+                       precisions={p: "current" for p in opts.precisions})
+        else:
+            _upload(dev, export_dir, manifest, export_id, device["trt_version"], opts, row)
+            _build(dev, export_id, opts, row)
+            if not any(v == "built" for v in row["precisions"].values()):
+                raise DeviceFailed(build_failures(dest, row.pop("build_errors")))
+            if opts.selftest and any(v == "built" for v in row["precisions"].values()):
+                _selftest(dev, export_id, opts, row)
+            _fetch(dev, export_id, entry, device, manifest_sha, export_dir, opts, row)
+            row["entry"] = str(entry)
+            failed = [p for p, v in row["precisions"].items() if v != "built"]
+            row["status"] = "ok" if not failed and row["selftest"] != "FAIL" else "failed"
+            if failed:
+                row["error"] = build_failures(dest, row.pop("build_errors"))
+            elif row["selftest"] == "FAIL":
+                row["error"] = (f"{dest}: the device self-test FAILED: see "
+                                f"{entry}/selftest/selftest.md")
+        if opts.deploy and row["status"] in ("ok", "current"):
+            row["deployed"] = dev.json_call(["-m", "edge.fleet.agent", "install", opts.deploy,
+                                             export_id], "deploy")
+            say(dest, f"deployed {opts.deploy} -> {row['deployed']['current']} (previous: "
+                      f"{row['deployed']['previous']})")
+        elif opts.deploy:
+            say(dest, f"not deploying {opts.deploy}: {row['error']}")
+    except DeviceFailed as exc:
+        row["error"] = str(exc)
+    except EdgeError as exc:
+        row["error"] = f"{dest}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the others
+        log.debug("device %s", dest, exc_info=True)
+        row["error"] = f"{dest}: {type(exc).__name__}: {exc}"
+    row.pop("build_errors", None)
+    if row["error"]:
+        row["status"] = "failed"
+        say(dest, f"FAILED: {row['error'].removeprefix(dest + ': ')}")
+    row["total_s"] = round(time.monotonic() - t0, 1)
+    return row
+
+
+def _upload(dev: Device, export_dir: Path, manifest: dict[str, Any], export_id: str,
+            trt_version: str, opts: FleetOptions, row: dict[str, Any]) -> None:
+    import hashlib
+
+    files = needed_files(export_dir, manifest, trt_version, opts.precisions)
+    sub = {**manifest, "files": files}
+    sub_bytes = (json.dumps(sub, indent=2) + "\n").encode()
+    want = {f["file"]: f["sha256"] for f in files}
+    want["manifest.json"] = hashlib.sha256(sub_bytes).hexdigest()
+    there = dev.json_call(["-m", "edge.fleet.agent", "have", export_id], "listing uploads")
+    send = [f for f in files if there.get(f["file"]) != f["sha256"]]
+    row["skipped_files"] = len(files) - len(send)
+    row["uploaded_files"] = len(send)
+    row["uploaded_bytes"] = sum((export_dir / f["file"]).stat().st_size for f in send)
+    say(dev.dest, f"uploading {len(send)} of {len(files)} files "
+                  f"({row['uploaded_bytes'] / 2**20:.1f} MiB; {row['skipped_files']} already "
+                  f"there)")
+    got = dev.json_call(["-m", "edge.fleet.agent", "receive", export_id], "upload",
+                        stdin=_upload_stream(export_dir, send, sub_bytes))
+    bad = [n for n in [f["file"] for f in send] + ["manifest.json"] if got.get(n) != want[n]]
+    if bad:
+        raise DeviceFailed(f"{dev.dest}: upload of {', '.join(bad)} arrived corrupted or "
+                           f"incomplete; run again")
+
+
+def _build(dev: Device, export_id: str, opts: FleetOptions, row: dict[str, Any]) -> None:
+    up, bd = dev_paths(dev, export_id)
+    for p in opts.precisions:
+        say(dev.dest, f"building {p} engines")
+        t = time.monotonic()
+        try:
+            dev.call(["-m", "edge.cli.build", "engine", "--export", up, "--precision", p,
+                      "--out", bd, *opts.build_args], f"edge-build engine --precision {p}",
+                     stream=True)
+        except DeviceFailed as exc:
+            row["precisions"][p] = "failed"
+            row.setdefault("build_errors", {})[p] = (exc.detail or str(exc)).removeprefix(
+                "edge-build: error: ")
+            continue
+        finally:
+            row["build_s"] = round(row["build_s"] + time.monotonic() - t, 1)
+        row["precisions"][p] = "built"
+
+
+def build_failures(dest: str, errors: dict[str, str]) -> str:
+    """``dest: fp16, int8 build failed: <the device's error>``, one clause per distinct
+    error."""
+    by_msg: dict[str, list[str]] = {}
+    for p, msg in errors.items():
+        by_msg.setdefault(msg, []).append(p)
+    return f"{dest}: " + "; ".join(f"{', '.join(ps)} build failed: {msg}"
+                                   for msg, ps in by_msg.items())
+
+
+def dev_paths(dev: Device, export_id: str) -> tuple[str, str]:
+    """(upload folder, engine folder) on the device, from the home its probe reported."""
+    return f"{dev.home}/uploads/{export_id}", f"{dev.home}/builds/{export_id}"
+
+
+def _selftest(dev: Device, export_id: str, opts: FleetOptions, row: dict[str, Any]) -> None:
+    up, bd = dev_paths(dev, export_id)
+    built = [p for p, v in row["precisions"].items() if v == "built"]
+    say(dev.dest, f"self-test of the {', '.join(built)} engines")
+    rc, _, err = dev.ssh.run([opts.remote_python, "-m", "edge.cli.bench", "selftest",
+                              "--export", up, "--engines", bd, "--precision", ",".join(built),
+                              "--out", f"{bd}/selftest", "--repeats",
+                              str(opts.selftest_repeats), "--holdout-images",
+                              str(opts.holdout_images)],
+                             on_line=lambda ln: say(dev.dest, ln), timeout=opts.timeout_s)
+    if rc == 255:
+        raise DeviceFailed(ssh_failure(dev.dest, rc, err))
+    row["selftest_exit"] = rc  # 0 PASS or INCOMPLETE, 2 FAIL; the report says which
+
+
+def _fetch(dev: Device, export_id: str, entry: Path, device: dict[str, Any],
+           manifest_sha: str, export_dir: Path, opts: FleetOptions, row: dict[str, Any]
+           ) -> None:
+    """The device's engine folder into ``entry``: unpacked beside it, checked (every engine's
+    sha256 as engines.json records it), then swapped in."""
+    from edge.export.onnx_export import sha256_file
+
+    out, _ = dev.call(["-m", "edge.fleet.agent", "send", export_id], "fetching the engines")
+    tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        agent.extract(io.BytesIO(out), tmp, f"engines from {dev.dest}")
+        folder = json.loads((tmp / "engines.json").read_text())
+        for e in folder["engines"]:
+            if sha256_file(tmp / e["file"]) != e["sha256"]:
+                raise DeviceFailed(f"{dev.dest}: {e['file']} arrived with another sha256 than "
+                                   f"engines.json records; run again")
+        report = tmp / "selftest" / "selftest.json"
+        if "selftest_exit" in row and report.is_file():
+            row["selftest"] = str(json.loads(report.read_text()).get("status", "?")).upper()
+        else:  # a report left by an earlier run speaks of other engines: not brought back
+            shutil.rmtree(tmp / "selftest", ignore_errors=True)
+            row["selftest"] = "not run" if opts.selftest else "off"
+        store.write_record(tmp, {
+            "device": device, "identity_key": entry.name, "destination": dev.dest,
+            "export_manifest_sha256": manifest_sha, "export_path": str(export_dir.resolve()),
+            "precisions": sorted({e["precision"] for e in folder["engines"]}),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_s": row["build_s"], "selftest": row["selftest"]})
+        old = entry.with_name(f".{entry.name}.{os.getpid()}.old")
+        if entry.exists():
+            os.replace(entry, old)
+        os.replace(tmp, entry)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_on_devices(export_dir: str | Path, devices: list[str], opts: FleetOptions
+                     ) -> list[dict[str, Any]]:
+    """Every device in parallel; one row per device, in the order given."""
+    from edge.export.onnx_export import MANIFEST, read_manifest, sha256_file
+
+    for d in devices:
+        check_destination(d)
+    if len(set(devices)) != len(devices):
+        raise ModelFileError(f"--device given twice: {', '.join(devices)}")
+    export_dir = Path(export_dir)
+    manifest = read_manifest(export_dir)  # every file verified before anything is sent
+    manifest_sha = sha256_file(export_dir / MANIFEST)
+    store.init_store(opts.store)
+    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+        rows = list(pool.map(lambda d: ship(d, export_dir, manifest, manifest_sha, opts),
+                             devices))
+    return rows
+
+
+def summary_table(rows: list[dict[str, Any]], precisions: list[str]) -> str:
+    """A plain-text table: device, identity, one column per precision, build s, self-test."""
+    head = ["device", "identity", *precisions, "build s", "self-test", "result"]
+    body = [[r["device"], r["identity"] or "-", *[r["precisions"].get(p, "-") for p in precisions],
+             f"{r['build_s']:.1f}", r["selftest"] or "-", r["status"]] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip()
+             for line in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in rows:
+        if r["error"]:
+            lines.append(r["error"])  # each starts with its device
+    return "\n".join(lines)
+
+
+def rollback_on_devices(name: str, devices: list[str], opts: FleetOptions
+                        ) -> list[dict[str, Any]]:
+    """``models/NAME`` back to its previous version on each device."""
+    def one(dest: str) -> dict[str, Any]:
+        try:
+            res = Device(dest, opts).json_call(["-m", "edge.fleet.agent", "rollback", name],
+                                               "rollback")
+            return {"device": dest, "status": "ok", **res, "error": None}
+        except EdgeError as exc:
+            return {"device": dest, "status": "failed", "error": str(exc)}
+
+    for d in devices:
+        check_destination(d)
+    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+        return list(pool.map(one, devices))
