@@ -3,7 +3,7 @@
 Real OpenSSH servers on 127.0.0.1 (tests/loopback_ssh.py; generated keys, known_hosts,
 BatchMode) stand in for devices; each session gets the strict fake TensorRT and pycuda
 (tests/fake_site) configured as its device: an Orin (TensorRT 10.3, cc 8.7, 16 SMs) and an
-Orin Nano whose builds fail (8 SMs). The commands are the ones a user types, through the
+Orin Nano whose builds fail (8 SMs), and a second Orin like the first. The commands are the ones a user types, through the
 real argument parsers: the builds and self-tests run in the devices' sessions, the engines
 come back into the store, ``--deploy`` installs the model where ``edge-run --model NAME``
 finds it, and ``edge-build rollback`` swaps it back. Nothing connects anywhere but
@@ -44,6 +44,7 @@ def fleet(tmp_path_factory):
     lo = LoopbackSsh(root / "ssh")
     lo.add_device("orin-a", {**common, **ORIN})
     lo.add_device("nano-b", {**common, **NANO})
+    lo.add_device("orin-d", {**common, **ORIN})  # a second board of orin-a's kind
     lo.add_device("bare-c", {})  # edge-seg, but no TensorRT
     try:
         yield lo, root
@@ -195,3 +196,22 @@ def test_deploy_installs_where_edge_run_finds_it_and_rollback_swaps_back(fleet, 
     link = lo.devices["orin-a"].home / "models" / "people"
     assert str(link.resolve()) == first
 
+
+
+def test_devices_of_one_identity_build_once_and_all_get_the_engines(fleet, capsys):
+    """Two Orins of one identity: one builds while the other waits for it, then finds the
+    store current; --deploy sends the engines to the one that did not build them."""
+    lo, root = fleet
+    store = root / "store-twins"
+    rc = build_cli.main(engine_cmd(lo, store, "orin-a", "orin-d",
+                                   extra=["--deploy", "twins", "--no-selftest"]))
+    rows, err = rows_of(capsys)
+    assert rc == 0, err
+    assert sorted(r["status"] for r in rows.values()) == ["current", "ok"], rows
+    assert all(r["identity"] == ORIN_KEY and r["deployed"] for r in rows.values())
+    assert sorted(p.name for p in store.iterdir()) == [ORIN_KEY, "store.json"]
+    waited = next(d for d, r in rows.items() if r["status"] == "current")
+    assert f"[{waited}] sent " in err  # the engines went to the board that did not build
+    out = lo.ssh(waited, "python3 -m edge.cli.run --model twins --precision int8 --frames 2 "
+                         "--headless", timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -10,8 +10,9 @@ deep), each written beside its target and renamed into place.
 Commands::
 
     probe                  edge-seg, Python, TensorRT, GPU and board facts, identity key
-    have ID                sha256 of each file already uploaded for export ID
-    receive ID             tar on stdin -> uploads/ID (prints the received files' sha256)
+    have ID [--builds]     sha256 of each file already in uploads/ID (builds/ID)
+    receive ID [--builds]  tar on stdin -> uploads/ID (builds/ID: engines built by another
+                           device of the same identity); prints the received files' sha256
     send ID                builds/ID as a tar on stdout (engines, engines.json, self-test)
     install NAME ID        uploads/ID + builds/ID -> models/NAME (atomic, keeps previous)
     rollback NAME          models/NAME <-> models/NAME.previous
@@ -89,10 +90,10 @@ def probe() -> dict[str, Any]:
     return out
 
 
-def have(export_id: str) -> dict[str, str]:
+def have(export_id: str, into_builds: bool = False) -> dict[str, str]:
     from edge.export.onnx_export import sha256_file
 
-    folder = uploads(export_id)
+    folder = builds(export_id) if into_builds else uploads(export_id)
     if not folder.is_dir():
         return {}
     return {f.name: sha256_file(f) for f in sorted(folder.iterdir())
@@ -133,8 +134,8 @@ def extract(stream, dest: Path, where: str) -> dict[str, str]:
     return got
 
 
-def receive(export_id: str) -> dict[str, str]:
-    folder = uploads(export_id)
+def receive(export_id: str, into_builds: bool = False) -> dict[str, str]:
+    folder = builds(export_id) if into_builds else uploads(export_id)
     return extract(sys.stdin.buffer, folder, str(folder))
 
 
@@ -164,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("probe")
     for name in ("have", "receive", "send"):
-        sub.add_parser(name).add_argument("export_id")
+        sp = sub.add_parser(name)
+        sp.add_argument("export_id")
+        if name != "send":
+            sp.add_argument("--builds", action="store_true")
     p = sub.add_parser("install")
     p.add_argument("name")
     p.add_argument("export_id")
@@ -176,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "probe":
             result: Any = probe()
         elif args.cmd == "have":
-            result = have(args.export_id)
+            result = have(args.export_id, args.builds)
         elif args.cmd == "receive":
-            result = receive(args.export_id)
+            result = receive(args.export_id, args.builds)
         elif args.cmd == "send":
             send(args.export_id)
             return 0

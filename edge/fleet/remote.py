@@ -167,22 +167,23 @@ def needed_files(export_dir: Path, manifest: dict[str, Any], trt_version: str,
     return [by_name[n] for n in sorted(want)]
 
 
-def _upload_stream(export_dir: Path, files: list[dict[str, Any]], manifest_bytes: bytes):
-    """A pipe read end streaming a tar of ``files`` then ``manifest.json`` (written last: a
-    folder with a manifest is a complete upload)."""
+def _tar_stream(items: list[tuple[str, str, Path | bytes]]):
+    """A pipe's read end streaming a tar of ``items`` in order (written by a thread, so a
+    large graph is never held in memory)."""
     r, w = os.pipe()
 
     def writer() -> None:
         with os.fdopen(w, "wb") as fh:
             try:
                 with tarfile.open(fileobj=fh, mode="w|") as tar:
-                    for f in files:
-                        tar.add(str(export_dir / f["file"]), arcname=f["file"], recursive=False)
-                    info = tarfile.TarInfo("manifest.json")
-                    info.size = len(manifest_bytes)
-                    info.mtime = int(time.time())
-                    tar.addfile(info, io.BytesIO(manifest_bytes))
-            except BrokenPipeError:
+                    for name, _, src in items:
+                        if isinstance(src, bytes):
+                            info = tarfile.TarInfo(name)
+                            info.size, info.mtime = len(src), int(time.time())
+                            tar.addfile(info, io.BytesIO(src))
+                        else:
+                            tar.add(str(src), arcname=name, recursive=False)
+            except BrokenPipeError:  # the device stopped reading: its exit code says why
                 pass
 
     threading.Thread(target=writer, daemon=True).start()
@@ -190,7 +191,7 @@ def _upload_stream(export_dir: Path, files: list[dict[str, Any]], manifest_bytes
 
 
 def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: str,
-         opts: FleetOptions) -> dict[str, Any]:
+         opts: FleetOptions, locks: dict[str, threading.Lock]) -> dict[str, Any]:
     """Probe, upload, build, self-test, fetch (and deploy) one device; returns its row."""
     t0 = time.monotonic()
     row: dict[str, Any] = {"device": dest, "identity": None, "status": "failed",
@@ -210,30 +211,13 @@ def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: st
                   f"{device['compute_capability']}), edge-seg {facts.get('edge_version')}")
         export_id = manifest_sha[:16]
         entry = opts.store / key
-        rec = None if opts.force else store.current_entry(opts.store, key, manifest_sha,
-                                                          opts.precisions)
-        if rec is not None:
-            say(dest, f"{entry}: current engines for this export ({', '.join(opts.precisions)});"
-                      f" skipping the build (--force rebuilds)")
-            row.update(status="current", entry=str(entry), selftest=rec.get("selftest"),
-                       precisions={p: "current" for p in opts.precisions})
-        else:
-            _upload(dev, export_dir, manifest, export_id, device["trt_version"], opts, row)
-            _build(dev, export_id, opts, row)
-            if not any(v == "built" for v in row["precisions"].values()):
-                raise DeviceFailed(build_failures(dest, row.pop("build_errors")))
-            if opts.selftest and any(v == "built" for v in row["precisions"].values()):
-                _selftest(dev, export_id, opts, row)
-            _fetch(dev, export_id, entry, device, manifest_sha, export_dir, opts, row)
-            row["entry"] = str(entry)
-            failed = [p for p, v in row["precisions"].items() if v != "built"]
-            row["status"] = "ok" if not failed and row["selftest"] != "FAIL" else "failed"
-            if failed:
-                row["error"] = build_failures(dest, row.pop("build_errors"))
-            elif row["selftest"] == "FAIL":
-                row["error"] = (f"{dest}: the device self-test FAILED: see "
-                                f"{entry}/selftest/selftest.md")
+        with locks.setdefault(key, threading.Lock()):  # one build per identity at a time
+            _build_unless_current(dev, dest, export_dir, manifest, manifest_sha, export_id,
+                                  device, entry, opts, row)
         if opts.deploy and row["status"] in ("ok", "current"):
+            if row["status"] == "current":  # perhaps built by another device of its kind
+                _upload(dev, export_dir, manifest, export_id, device["trt_version"], opts, row)
+                _push_engines(dev, export_id, entry)
             row["deployed"] = dev.json_call(["-m", "edge.fleet.agent", "install", opts.deploy,
                                              export_id], "deploy")
             say(dest, f"deployed {opts.deploy} -> {row['deployed']['current']} (previous: "
@@ -255,29 +239,88 @@ def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: st
     return row
 
 
+def _build_unless_current(dev: Device, dest: str, export_dir: Path, manifest: dict[str, Any],
+                          manifest_sha: str, export_id: str, device: dict[str, Any],
+                          entry: Path, opts: FleetOptions, row: dict[str, Any]) -> None:
+    """Skip (status ``current``) when the store has this identity's engines for the export;
+    else upload, build, self-test and fetch."""
+    rec = None if opts.force else store.current_entry(opts.store, entry.name, manifest_sha,
+                                                      opts.precisions)
+    if rec is not None:
+        say(dest, f"{entry}: current engines for this export ({', '.join(opts.precisions)});"
+                  f" skipping the build (--force rebuilds)")
+        row.update(status="current", entry=str(entry), selftest=rec.get("selftest"),
+                   precisions={p: "current" for p in opts.precisions})
+    else:
+        _upload(dev, export_dir, manifest, export_id, device["trt_version"], opts, row)
+        _build(dev, export_id, opts, row)
+        if not any(v == "built" for v in row["precisions"].values()):
+            raise DeviceFailed(build_failures(dest, row.pop("build_errors")))
+        if opts.selftest and any(v == "built" for v in row["precisions"].values()):
+            _selftest(dev, export_id, opts, row)
+        _fetch(dev, export_id, entry, device, manifest_sha, export_dir, opts, row)
+        row["entry"] = str(entry)
+        failed = [p for p, v in row["precisions"].items() if v != "built"]
+        row["status"] = "ok" if not failed and row["selftest"] != "FAIL" else "failed"
+        if failed:
+            row["error"] = build_failures(dest, row.pop("build_errors"))
+        elif row["selftest"] == "FAIL":
+            row["error"] = (f"{dest}: the device self-test FAILED: see "
+                            f"{entry}/selftest/selftest.md")
+
+
+def _send(dev: Device, export_id: str, into: str, items: list[tuple[str, str, Path | bytes]]
+          ) -> tuple[int, int, int]:
+    """Send ``(name, sha256, file or bytes)`` items the device does not already have with that
+    sha256 into its ``uploads/ID`` or ``builds/ID`` (``into``); the last item goes last (the
+    manifest: a folder with one is complete). Returns (sent, skipped, bytes sent)."""
+    flag = ["--builds"] if into == "builds" else []
+    there = dev.json_call(["-m", "edge.fleet.agent", "have", export_id, *flag],
+                          f"listing {into}")
+    send = [it for it in items if there.get(it[0]) != it[1]]
+    size = sum(len(src) if isinstance(src, bytes) else src.stat().st_size
+               for _, _, src in send)
+    if send:
+        got = dev.json_call(["-m", "edge.fleet.agent", "receive", export_id, *flag],
+                            f"sending {into}", stdin=_tar_stream(send))
+        bad = [name for name, sha, _ in send if got.get(name) != sha]
+        if bad:
+            raise DeviceFailed(f"{dev.dest}: {', '.join(bad)} arrived corrupted or incomplete; "
+                               f"run again")
+    return len(send), len(items) - len(send), size
+
+
 def _upload(dev: Device, export_dir: Path, manifest: dict[str, Any], export_id: str,
             trt_version: str, opts: FleetOptions, row: dict[str, Any]) -> None:
+    """The graphs this device's TensorRT builds from, under a manifest listing just them."""
     import hashlib
 
     files = needed_files(export_dir, manifest, trt_version, opts.precisions)
-    sub = {**manifest, "files": files}
-    sub_bytes = (json.dumps(sub, indent=2) + "\n").encode()
-    want = {f["file"]: f["sha256"] for f in files}
-    want["manifest.json"] = hashlib.sha256(sub_bytes).hexdigest()
-    there = dev.json_call(["-m", "edge.fleet.agent", "have", export_id], "listing uploads")
-    send = [f for f in files if there.get(f["file"]) != f["sha256"]]
-    row["skipped_files"] = len(files) - len(send)
-    row["uploaded_files"] = len(send)
-    row["uploaded_bytes"] = sum((export_dir / f["file"]).stat().st_size for f in send)
-    say(dev.dest, f"uploading {len(send)} of {len(files)} files "
-                  f"({row['uploaded_bytes'] / 2**20:.1f} MiB; {row['skipped_files']} already "
-                  f"there)")
-    got = dev.json_call(["-m", "edge.fleet.agent", "receive", export_id], "upload",
-                        stdin=_upload_stream(export_dir, send, sub_bytes))
-    bad = [n for n in [f["file"] for f in send] + ["manifest.json"] if got.get(n) != want[n]]
-    if bad:
-        raise DeviceFailed(f"{dev.dest}: upload of {', '.join(bad)} arrived corrupted or "
-                           f"incomplete; run again")
+    sub_bytes = (json.dumps({**manifest, "files": files}, indent=2) + "\n").encode()
+    items: list[tuple[str, str, Path | bytes]] = [
+        (f["file"], f["sha256"], export_dir / f["file"]) for f in files]
+    items.append(("manifest.json", hashlib.sha256(sub_bytes).hexdigest(), sub_bytes))
+    sent, skipped, size = _send(dev, export_id, "uploads", items)
+    row["uploaded_files"], row["skipped_files"] = sent, skipped
+    row["uploaded_bytes"] = size
+    say(dev.dest, f"uploaded {sent} of {len(items)} files ({size / 2**20:.1f} MiB; "
+                  f"{skipped} already there with the same sha256)")
+
+
+def _push_engines(dev: Device, export_id: str, entry: Path) -> None:
+    """The store entry's engines onto a device of the same identity that did not build them
+    (three Orin Nanos: one builds, all three get them), for ``--deploy``."""
+    from edge.export.onnx_export import sha256_file
+
+    items: list[tuple[str, str, Path | bytes]] = []
+    for f in sorted(entry.iterdir()):
+        if f.is_file() and f.name not in (store.ENTRY_RECORD, "engines.json") \
+                and not f.name.startswith("timing.cache") and not f.name.endswith(".tmp"):
+            items.append((f.name, sha256_file(f), f))
+    items.append(("engines.json", sha256_file(entry / "engines.json"), entry / "engines.json"))
+    sent, _, size = _send(dev, export_id, "builds", items)
+    if sent:
+        say(dev.dest, f"sent {sent} engine files from {entry} ({size / 2**20:.1f} MiB)")
 
 
 def _build(dev: Device, export_id: str, opts: FleetOptions, row: dict[str, Any]) -> None:
@@ -381,7 +424,8 @@ def build_on_devices(export_dir: str | Path, devices: list[str], opts: FleetOpti
     manifest_sha = sha256_file(export_dir / MANIFEST)
     store.init_store(opts.store)
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-        rows = list(pool.map(lambda d: ship(d, export_dir, manifest, manifest_sha, opts),
+        locks: dict[str, threading.Lock] = {}
+        rows = list(pool.map(lambda d: ship(d, export_dir, manifest, manifest_sha, opts, locks),
                              devices))
     return rows
 
