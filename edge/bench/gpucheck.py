@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge import atomic
-from edge.bench.kernels import FULL, Device, KernelSizes, run_kernels
+from edge.bench.kernels import FULL, Device, KernelSizes, preprocess_tolerance, run_kernels
 from edge.bench.selftest import (Outcome, environment, failed_and_skipped, finish,
                                  kernel_table)
 from edge.description import ModelDescription
@@ -30,7 +30,7 @@ from edge.pipeline import InstancePipeline, InstanceResult, Stopwatch
 log = logging.getLogger(__name__)
 
 # kernel output vs the NumPy stage it replaces (absolute; inputs are O(1)-scaled)
-TOL_PREPROCESS = 1e-4
+# pre-processing: edge.bench.kernels.preprocess_tolerance (1e-4 up to 640 px frames)
 TOL_CROPS = 1e-4
 TOL_MASK_LOGITS = 1e-3   # after a branch network: crop rounding amplified a little
 TOL_BOXES_PX = 1e-2      # the detector sees the kernel's input: boxes in frame pixels
@@ -167,9 +167,11 @@ def pipeline_check(dev: Device, model: str | Path, frames: list[np.ndarray]) -> 
                                                 float(np.abs(la - lb).max()))
             cmp["map_mismatch"] = max(cmp["map_mismatch"],
                                       float((amap != b.instance_map).mean()))
+        desc = cpu.desc
     cmp.update({f"{s}_max_abs_err": e for s, e in gpu.max_err.items()})
     checks = {"same detections": cmp["count_mismatch"] == 0,
-              "pre-processing kernel": cmp["preprocess_max_abs_err"] <= TOL_PREPROCESS,
+              "pre-processing kernel": cmp["preprocess_max_abs_err"] <= preprocess_tolerance(
+                  max((f.shape[:2] for f in frames), key=max), desc),
               "crop gather kernel": cmp["crops_max_abs_err"] <= TOL_CROPS,
               "boxes": cmp["box_err_px"] <= TOL_BOXES_PX,
               "mask logits": cmp["mask_logit_err"] <= TOL_MASK_LOGITS,
