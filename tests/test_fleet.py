@@ -15,7 +15,7 @@ from edge.cli import build as build_cli
 from edge.engines.identity import DeviceInfo
 from edge.errors import ConfigError, ModelFileError
 from edge.fleet import agent, install, store
-from edge.fleet.ssh import Ssh, check_destination, ssh_failure
+from edge.fleet.ssh import Ssh, check_destination, remote_command, ssh_failure
 
 AGX = DeviceInfo("10.3.0.30", "Orin", "8.7", "R36.4.3", "NVIDIA Jetson AGX Orin Developer Kit", 16)
 NANO = DeviceInfo("10.3.0.30", "Orin", "8.7", "R36.4.3",
@@ -24,10 +24,13 @@ CONTAINER = DeviceInfo("10.3.0.30", "Orin", "8.7", None, None, 16)
 
 
 def test_identity_keys_are_readable_distinct_and_safe() -> None:
-    assert store.identity_key(AGX) == "agx-orin-r36.4.3-trt10.3.0-cc8.7"
-    assert store.identity_key(NANO) == "orin-nano-r36.4.3-trt10.3.0-cc8.7"
+    assert store.identity_key(AGX) == "agx-orin-16sms-r36.4.3-trt10.3.0-cc8.7"
+    assert store.identity_key(NANO) == "orin-nano-8sms-r36.4.3-trt10.3.0-cc8.7"
     # no board: the SM count tells AGX (16) from Nano (8)
     assert store.identity_key(CONTAINER) == "orin-16sms-trt10.3.0-cc8.7"
+    # AGX Orin 32 GB has 14 SMs: engines do not carry over from the 64 GB, nor does the key
+    agx32 = DeviceInfo(**{**AGX.__dict__, "sm_count": 14})
+    assert store.identity_key(agx32) != store.identity_key(AGX)
     evil = DeviceInfo("10.3/../../x", "../../etc GPU", "8.7")
     key = store.identity_key(evil)
     assert "/" not in key and not key.startswith(".")
@@ -35,7 +38,7 @@ def test_identity_keys_are_readable_distinct_and_safe() -> None:
 
 
 def make_entry(root: Path, device: DeviceInfo, manifest_sha: str = "a" * 64,
-               precisions=("fp16",)) -> Path:
+               precisions=("fp16",), build_args=(), selftest="PASS") -> Path:
     from dataclasses import asdict
 
     from edge.export.onnx_export import sha256_file
@@ -50,22 +53,39 @@ def make_entry(root: Path, device: DeviceInfo, manifest_sha: str = "a" * 64,
                         "sha256": sha256_file(f)})
     (entry / "engines.json").write_text(json.dumps({"engines": engines}))
     store.write_record(entry, {"device": asdict(device), "export_manifest_sha256": manifest_sha,
-                               "precisions": list(precisions)})
+                               "precisions": list(precisions), "build_args": list(build_args),
+                               "selftest": selftest})
     return entry
 
 
 def test_the_store_knows_what_is_current(tmp_path) -> None:
     root = store.init_store(tmp_path / "store")
-    entry = make_entry(root, AGX, precisions=("fp16", "int8"))
+    entry = make_entry(root, AGX, precisions=("fp16", "int8"), build_args=["--workspace", "1024"])
     key = entry.name
-    assert store.current_entry(root, key, "a" * 64, ["fp16", "int8"]) is not None
-    assert store.current_entry(root, key, "b" * 64, ["fp16"]) is None  # another export
-    assert store.current_entry(root, key, "a" * 64, ["fp32"]) is None  # not built
-    assert store.current_entry(root, "orin-nano-r36.4.3-trt10.3.0-cc8.7", "a" * 64,
-                               ["fp16"]) is None
+
+    def current(sha="a" * 64, precisions=("fp16", "int8"), device=AGX,
+                args=("--workspace", "1024"), selftest=True):
+        return store.current_entry(root, key, sha, list(precisions), device, list(args),
+                                   selftest) is not None
+
+    assert current()
+    assert not current(sha="b" * 64)  # another export
+    assert not current(precisions=["fp32"])  # not built
+    assert not current(args=["--workspace", "1024", "--dla", "0"])  # other builder options
+    assert not current(device=DeviceInfo(**{**AGX.__dict__, "sm_count": 14}))
+    assert not store.current_entry(root, "orin-nano-8sms-r36.4.3-trt10.3.0-cc8.7", "a" * 64,
+                                   ["fp16"], NANO, [], True)
     (entry / "detector.int8.engine").write_bytes(b"truncated")
-    assert store.current_entry(root, key, "a" * 64, ["fp16", "int8"]) is None
-    assert store.current_entry(root, key, "a" * 64, ["fp16"]) is not None
+    assert not current()
+    assert current(precisions=["fp16"])
+    # built without a self-test: current only for runs that do not ask for one
+    store.write_record(entry, {**store.read_record(entry), "selftest": "off"})
+    assert not current(precisions=["fp16"]) and current(precisions=["fp16"], selftest=False)
+    # an engines.json naming a file outside its folder is never current (nor read)
+    folder = json.loads((entry / "engines.json").read_text())
+    folder["engines"][0]["file"] = "../../etc/passwd"
+    (entry / "engines.json").write_text(json.dumps(folder))
+    assert not current(precisions=["fp16"], selftest=False)
 
 
 def test_a_device_picks_its_own_entry_and_is_told_when_there_is_none(tmp_path) -> None:
@@ -77,7 +97,7 @@ def test_a_device_picks_its_own_entry_and_is_told_when_there_is_none(tmp_path) -
     assert store.pick_entry(root, CONTAINER) == agx
     thor = DeviceInfo("10.13.3", "NVIDIA Thor", "11.0", "R38.2.0", "NVIDIA Jetson AGX Thor", 20)
     with pytest.raises(ModelFileError, match="no engines for this device .*identity "
-                                             "thor-r38.2.0-trt10.13.3-cc11.0.*the store has "
+                                             "thor-20sms-r38.2.0-trt10.13.3-cc11.0.*the store has "
                                              "agx-orin.*edge-build engine --export EXPORT "
                                              "--device"):
         store.pick_entry(root, thor)
@@ -202,11 +222,27 @@ def test_destinations_that_ssh_would_misread_are_refused(dest) -> None:
 
 def test_destinations_people_use_are_accepted_and_commands_quoted() -> None:
     for dest in ("orin-a", "ubuntu@192.168.55.1", "nvidia@agx.local", "ssh://ubuntu@10.0.0.7:2222",
-                 "root@[fe80::1]"):
+                 "root@fe80::1", "ssh://root@[fe80::1]:22"):
         assert check_destination(dest) == dest
+    with pytest.raises(ConfigError):  # ssh cannot resolve a bracketed address outside a URI
+        check_destination("root@[fe80::1]")
     argv = Ssh("orin-a").argv(["python3", "-m", "x", "a b; rm -rf ~"])
     assert argv[-2:] == ["orin-a", "python3 -m x 'a b; rm -rf ~'"]
     assert "BatchMode=yes" in argv and "--" in argv
+    # ~/ of the program is the device user's home: left for the device's shell to expand
+    assert remote_command(["~/edge venv/bin/python3", "-c", "~"]) == \
+        "~/'edge venv/bin/python3' -c '~'"
+
+
+def test_a_command_past_its_timeout_is_stopped(monkeypatch) -> None:
+    import subprocess
+    import time
+
+    monkeypatch.setattr(Ssh, "argv", lambda self, remote: ["sleep", "30"])
+    t = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        Ssh("orin-a").run(["python3"], timeout=0.5, hold_stdin=True)
+    assert time.monotonic() - t < 5
 
 
 def test_ssh_failures_say_what_to_do() -> None:
@@ -232,3 +268,26 @@ def test_edge_build_engine_refuses_device_options_in_one_line(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_a_remote_command_stops_when_the_workstation_goes_away(monkeypatch) -> None:
+    """``agent run``: stdin reaching its end (the ssh connection closed) stops the command
+    (SIGTERM: exit 143) instead of leaving a build holding the GPU."""
+    import threading
+    import time
+
+    def closes_soon(n: int) -> bytes:
+        time.sleep(0.5)
+        return b""
+
+    monkeypatch.setattr(agent, "RUNNABLE", ("timeit",))
+    monkeypatch.setattr(agent, "read_stdin", closes_soon)
+    t = time.monotonic()
+    done: list[int] = []
+    th = threading.Thread(target=lambda: done.append(agent.run_module(
+        "timeit", ["-n", "1", "-r", "1", "import time; time.sleep(30)"])))
+    th.start()
+    th.join(timeout=20)
+    assert done == [143] and time.monotonic() - t < 15
+    with pytest.raises(ModelFileError, match="not one of"):
+        agent.run_module("os", [])

@@ -3,7 +3,8 @@
 Real OpenSSH servers on 127.0.0.1 (tests/loopback_ssh.py; generated keys, known_hosts,
 BatchMode) stand in for devices; each session gets the strict fake TensorRT and pycuda
 (tests/fake_site) configured as its device: an Orin (TensorRT 10.3, cc 8.7, 16 SMs) and an
-Orin Nano whose builds fail (8 SMs), and a second Orin like the first. The commands are the ones a user types, through the
+Orin Nano whose builds fail (8 SMs), a second Orin like the first, and one whose
+engines build but do not run (only its self-test can tell). The commands are the ones a user types, through the
 real argument parsers: the builds and self-tests run in the devices' sessions, the engines
 come back into the store, ``--deploy`` installs the model where ``edge-run --model NAME``
 finds it, and ``edge-build rollback`` swaps it back. Nothing connects anywhere but
@@ -45,6 +46,7 @@ def fleet(tmp_path_factory):
     lo.add_device("orin-a", {**common, **ORIN})
     lo.add_device("nano-b", {**common, **NANO})
     lo.add_device("orin-d", {**common, **ORIN})  # a second board of orin-a's kind
+    lo.add_device("orin-e", {**common, **ORIN, "EDGE_FAKE_MISCOMPILE": "1"})  # builds, fails
     lo.add_device("bare-c", {})  # edge-seg, but no TensorRT
     try:
         yield lo, root
@@ -80,7 +82,8 @@ def test_one_command_builds_on_each_device_and_isolates_the_failing_one(fleet, c
     assert nano["error"].startswith("nano-b: fp16, int8 build failed: "), nano["error"]
     assert "swap" in nano["error"]  # the device's own advice for an out-of-memory build
     assert nano["precisions"] == {"fp16": "failed", "int8": "failed"}
-    assert sorted(p.name for p in store.iterdir()) == [ORIN_KEY, "store.json"]
+    assert sorted(p.name for p in store.iterdir() if p.name != ".locks") == [ORIN_KEY,
+                                                                           "store.json"]
     # progress came back line by line, prefixed by device, interleaved (in parallel)
     lines = err.splitlines()
     orin_lines = [i for i, ln in enumerate(lines) if ln.startswith("[orin-a] ")]
@@ -88,8 +91,16 @@ def test_one_command_builds_on_each_device_and_isolates_the_failing_one(fleet, c
     assert orin_lines and nano_lines
     assert orin_lines[0] < nano_lines[-1] and nano_lines[0] < orin_lines[-1]
     assert any("building fp16 engines" in ln for ln in lines)
-    # the summary table ends the run
-    assert "orin-a" in err and "nano-b" in err and "FAILED" in err
+    # the summary table ends the run (on stderr with --json)
+    lines = err.splitlines()
+    table = lines[next(i for i, ln in enumerate(lines) if ln.split()[:2] == ["device",
+                                                                          "identity"]):]
+    assert table[0].split() == ["device", "identity", "fp16", "int8", "build", "s",
+                                "self-test", "result"]
+    assert table[2].split()[:4] == ["orin-a", ORIN_KEY, "built", "built"]
+    assert table[2].split()[-2:] == [orin["selftest"], "ok"]
+    assert table[3].split()[:4] == ["nano-b", "orin-8sms-trt10.3.0-cc8.7", "failed", "failed"]
+    assert table[3].split()[-1] == "failed" and table[4].startswith("nano-b: fp16, int8")
     # the store entry: engines of both precisions, verified; the device's self-test report
     entry = store / ORIN_KEY
     folder = json.loads((entry / "engines.json").read_text())
@@ -209,9 +220,39 @@ def test_devices_of_one_identity_build_once_and_all_get_the_engines(fleet, capsy
     assert rc == 0, err
     assert sorted(r["status"] for r in rows.values()) == ["current", "ok"], rows
     assert all(r["identity"] == ORIN_KEY and r["deployed"] for r in rows.values())
-    assert sorted(p.name for p in store.iterdir()) == [ORIN_KEY, "store.json"]
+    assert sorted(p.name for p in store.iterdir() if p.name != ".locks") == [ORIN_KEY,
+                                                                           "store.json"]
     waited = next(d for d, r in rows.items() if r["status"] == "current")
     assert f"[{waited}] sent " in err  # the engines went to the board that did not build
     out = lo.ssh(waited, "python3 -m edge.cli.run --model twins --precision int8 --frames 2 "
                          "--headless", timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_build_that_fails_its_self_test_is_kept_aside_and_never_deployed(fleet, capsys):
+    """orin-e builds engines that do not run: its self-test FAILs (exit 2), the engines go
+    to STORE/.failed/KEY, the store keeps the good entry another board built, and --deploy
+    does not install them."""
+    lo, root = fleet
+    store = root / "store-miscompiled"
+    rc = build_cli.main(engine_cmd(lo, store, "orin-a"))
+    capsys.readouterr()
+    assert rc == 0
+    good = (store / ORIN_KEY / "fleet.json").read_text()
+    rc = build_cli.main(engine_cmd(lo, store, "orin-e", extra=["--force", "--deploy", "bad"]))
+    rows, err = rows_of(capsys)
+    row = rows["orin-e"]
+    assert rc == 3 and row["status"] == "failed" and row["selftest"] == "FAIL", row
+    assert "self-test FAIL" in row["error"] and "keeps its previous entry" in row["error"]
+    assert row["deployed"] is None and not (lo.devices["orin-e"].home / "models").exists()
+    assert (store / ORIN_KEY / "fleet.json").read_text() == good
+    failed = store / ".failed" / ORIN_KEY
+    assert json.loads((failed / "selftest" / "selftest.json").read_text())["status"] == "fail"
+    assert json.loads((failed / "fleet.json").read_text())["selftest"] == "FAIL"
+    # a later run with the self-test off does not report that old FAIL as this run's
+    rc = build_cli.main(engine_cmd(lo, root / "store-miscompiled-2", "orin-e",
+                                   extra=["--no-selftest"]))
+    rows, _ = rows_of(capsys)
+    assert rc == 0 and rows["orin-e"]["selftest"] == "off"
+    entry = root / "store-miscompiled-2" / ORIN_KEY
+    assert not (entry / "selftest").exists()

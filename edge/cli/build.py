@@ -522,6 +522,8 @@ def _engine_on_devices(args: argparse.Namespace, precisions: list[str]) -> int:
     opts = _fleet_options(args, precisions)
     opts.force, opts.deploy, opts.selftest = args.force, args.deploy, not args.no_selftest
     opts.selftest_repeats, opts.holdout_images = args.selftest_repeats, args.holdout_images
+    _at_least("--command-timeout", args.command_timeout, 1)
+    opts.timeout_s = args.command_timeout
     opts.build_args = ["--workspace", str(args.workspace)]
     for flag, value in (("--dla", args.dla), ("--opt-level", args.opt_level),
                         ("--max-boxes", args.max_boxes)):
@@ -565,7 +567,7 @@ def add_ssh_options(p: argparse.ArgumentParser) -> None:
                    help="ssh_config to use (ssh -F; default: yours, ~/.ssh/config)")
     p.add_argument("--remote-python", default="python3", metavar="PY",
                    help="Python with edge-seg on the devices (default python3; e.g. "
-                        "~/venv/bin/python3)")
+                        "~/edge-venv/bin/python3, ~ being the device user's home)")
 
 
 def add_allow_refused_int8(p: argparse.ArgumentParser) -> None:
@@ -860,6 +862,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed runs per stage in the self-test (default 10)")
     d.add_argument("--holdout-images", type=int, default=24, metavar="N",
                    help="held-out scenes the self-test generates for accuracy (default 24)")
+    d.add_argument("--command-timeout", type=float, default=7200.0, metavar="S",
+                   help="stop a device's command (a build, the self-test) after S seconds and "
+                        "count the device failed (default 7200: INT8 builds on an Orin Nano "
+                        "take long)")
     p.set_defaults(handler=cmd_engine)
 
     p = sub.add_parser("rollback", help="on devices, switch an installed model back to its "

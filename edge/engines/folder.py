@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,17 @@ from edge.errors import ModelFileError
 log = logging.getLogger(__name__)
 
 ENGINE_MANIFEST = "engines.json"
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,200}$")
 FOLDER_VERSION = 1
+
+
+def check_plain_name(name: Any, where: Path) -> str:
+    """An engine file named in ``engines.json`` must be a plain name in its folder: a device
+    or a crafted manifest never makes the workstation read or load files elsewhere."""
+    if not isinstance(name, str) or not _PLAIN.match(name):
+        raise ModelFileError(f"{where}: engine file {name!r} is not a plain file name in its "
+                             f"folder; refusing it (rebuild the engines)")
+    return name
 
 
 def rebuild_command(folder: dict[str, Any], out: str | Path, precision: str) -> str:
@@ -104,7 +115,7 @@ def read_engine_folder(folder_dir: str | Path, precision: str, device: DeviceInf
         raise ModelFileError(f"{root}: the {precision} engines are incomplete; rebuild with: "
                              f"{rebuild}")
     for e in entries:
-        f = root / e["file"]
+        f = root / check_plain_name(e["file"], path)
         if not f.is_file():
             raise ModelFileError(f"{f}: listed in {path} but missing; rebuild with: {rebuild}")
         if sha256_file(f) != e["sha256"]:

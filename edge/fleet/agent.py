@@ -16,6 +16,9 @@ Commands::
     send ID                builds/ID as a tar on stdout (engines, engines.json, self-test)
     install NAME ID        uploads/ID + builds/ID -> models/NAME (atomic, keeps previous)
     rollback NAME          models/NAME <-> models/NAME.previous
+    clear-selftest ID      remove builds/ID/selftest (a new self-test's report is its own)
+    run MODULE ARGS...     python -m MODULE ARGS (edge.cli.build, edge.cli.bench), stopped
+                           when stdin closes: the workstation went away or gave up
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ PROTOCOL = 1  # bumped when a command's arguments or output change
 ID = re.compile(r"^[0-9a-f]{16}$")
 PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 MAX_FILE = 4 << 30  # a TensorRT engine of these models is tens of MB; refuse nonsense sizes
+MAX_TOTAL = 32 << 30  # one archive
+MAX_MEMBERS = 4096
+RUNNABLE = ("edge.cli.build", "edge.cli.bench")
 
 
 def uploads(export_id: str) -> Path:
@@ -111,17 +117,23 @@ def safe_member(m: tarfile.TarInfo, where: str) -> PurePosixPath:
 
 
 def extract(stream, dest: Path, where: str) -> dict[str, str]:
-    """Unpack a tar stream into ``dest`` safely; returns {relative path: sha256}."""
+    """Unpack a tar stream into ``dest`` safely (at most MAX_MEMBERS files, MAX_TOTAL
+    bytes); returns {relative path: sha256}."""
     import hashlib
 
     dest.mkdir(parents=True, exist_ok=True)
     got: dict[str, str] = {}
+    total = 0
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for m in tar:
             rel = safe_member(m, where)
+            total += m.size
+            if len(got) >= MAX_MEMBERS or total > MAX_TOTAL:
+                raise ModelFileError(f"{where}: archive over {MAX_MEMBERS} files or "
+                                     f"{MAX_TOTAL >> 30} GiB; refusing the rest")
             target = dest.joinpath(*rel.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             src = tar.extractfile(m)
             assert src is not None  # a regular file
             h = hashlib.sha256()
@@ -159,6 +171,45 @@ def send(export_id: str) -> None:
     sys.stdout.buffer.flush()
 
 
+def read_stdin(n: int) -> bytes:
+    """Unbuffered: a daemon thread blocked in ``sys.stdin.buffer.read`` holds its lock and
+    makes interpreter shutdown abort ("could not acquire lock ... at interpreter shutdown")."""
+    return os.read(0, n)
+
+
+def run_module(module: str, args: list[str]) -> int:
+    """``python -m module args`` with this Python; its output passes through. When stdin
+    reaches end of file (the ssh connection closed: Ctrl-C, a timeout or a dropped link on
+    the workstation) the command is stopped (SIGTERM, then SIGKILL after 10 s), so no
+    orphaned build keeps the GPU's memory."""
+    import signal
+    import subprocess
+    import threading
+
+    if module not in RUNNABLE:
+        raise ModelFileError(f"run: {module!r} is not one of {', '.join(RUNNABLE)}")
+    child = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+
+    def watch() -> None:
+        try:
+            while read_stdin(1 << 16):
+                pass
+        except OSError:
+            pass
+        if child.poll() is None:
+            log.warning("the workstation went away: stopping %s", module)
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+    rc = child.wait()
+    return 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as a shell says
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m edge.fleet.agent",
                                      description=__doc__.split("\n\n")[0])
@@ -173,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("export_id")
     sub.add_parser("rollback").add_argument("name")
+    sub.add_parser("clear-selftest").add_argument("export_id")
+    p = sub.add_parser("run")
+    p.add_argument("module")
+    p.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -186,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "send":
             send(args.export_id)
             return 0
+        elif args.cmd == "run":
+            return run_module(args.module, args.args)
+        elif args.cmd == "clear-selftest":
+            import shutil
+
+            shutil.rmtree(builds(args.export_id) / "selftest", ignore_errors=True)
+            result = {"cleared": True}
         elif args.cmd == "install":
             result = inst.install(args.name, [uploads(args.export_id), builds(args.export_id)],
                                   args.export_id)

@@ -26,7 +26,9 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import threading
@@ -58,7 +60,7 @@ class FleetOptions:
     selftest_repeats: int = 10
     holdout_images: int = 24
     build_args: list[str] = field(default_factory=list)  # passed to the device's edge-build
-    timeout_s: float | None = None  # per remote command (None: none)
+    timeout_s: float | None = 7200.0  # per remote command (a Nano's INT8 build takes long)
 
 
 class DeviceFailed(EdgeError):
@@ -70,8 +72,13 @@ class DeviceFailed(EdgeError):
         self.detail = detail
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def say(dest: str, line: str) -> None:
-    """A device's line on stderr, prefixed with the device (builds run in parallel)."""
+    """A device's line on stderr, prefixed with the device (builds run in parallel); control
+    characters (terminal escape sequences from a device) are dropped."""
+    line = _CONTROL.sub("", line)
     if not line.strip():
         return
     with _print_lock:
@@ -96,15 +103,29 @@ class Device:
         self.ssh = Ssh(dest, opts.ssh_config)
         self.home = ""  # EDGE_SEG_HOME there, from the probe
 
-    def call(self, argv: list[str], what: str, stdin=None, stream: bool = False
-             ) -> tuple[bytes, str]:
-        rc, out, err = self.ssh.run([self.opts.remote_python, *argv], stdin=stdin,
-                                    on_line=(lambda ln: say(self.dest, ln)) if stream else None,
-                                    timeout=self.opts.timeout_s)
+    def run(self, argv: list[str], what: str, stdin=None, stream: bool = False,
+            stdout_to=None, watched: bool = False) -> tuple[int, bytes, str]:
+        """(exit code, stdout, stderr) of ``python argv`` there; ``watched`` runs it through
+        ``edge.fleet.agent run`` so that it stops when this side goes (Ctrl-C, timeout)."""
+        if watched:
+            argv = ["-m", "edge.fleet.agent", "run", *argv[1:]]  # argv = ["-m", module, ...]
+        try:
+            return self.ssh.run([self.opts.remote_python, *argv], stdin=stdin,
+                                on_line=(lambda ln: say(self.dest, ln)) if stream else None,
+                                timeout=self.opts.timeout_s, stdout_to=stdout_to,
+                                hold_stdin=watched)
+        except subprocess.TimeoutExpired as exc:
+            raise DeviceFailed(f"{self.dest}: {what} ran past --command-timeout "
+                               f"{self.opts.timeout_s:g} s; stopped it (raise the timeout for "
+                               f"slow boards)") from exc
+
+    def call(self, argv: list[str], what: str, stdin=None, stream: bool = False,
+             stdout_to=None, watched: bool = False) -> tuple[bytes, str]:
+        rc, out, err = self.run(argv, what, stdin, stream, stdout_to, watched)
         if rc == 255:
             raise DeviceFailed(ssh_failure(self.dest, rc, err))
         py = self.opts.remote_python
-        if rc == 127 or "No such file or directory" in err and rc != 0 and not out:
+        if rc == 127:  # the shell's "command not found"
             raise DeviceFailed(f"{self.dest}: {py} not found there; install Python 3.10+ or pass "
                                f"--remote-python /path/to/venv/bin/python3")
         if rc != 0 and "No module named 'edge" in err:
@@ -173,25 +194,24 @@ def _tar_stream(items: list[tuple[str, str, Path | bytes]]):
     r, w = os.pipe()
 
     def writer() -> None:
-        with os.fdopen(w, "wb") as fh:
-            try:
-                with tarfile.open(fileobj=fh, mode="w|") as tar:
-                    for name, _, src in items:
-                        if isinstance(src, bytes):
-                            info = tarfile.TarInfo(name)
-                            info.size, info.mtime = len(src), int(time.time())
-                            tar.addfile(info, io.BytesIO(src))
-                        else:
-                            tar.add(str(src), arcname=name, recursive=False)
-            except BrokenPipeError:  # the device stopped reading: its exit code says why
-                pass
+        try:
+            with os.fdopen(w, "wb") as fh, tarfile.open(fileobj=fh, mode="w|") as tar:
+                for name, _, src in items:
+                    if isinstance(src, bytes):
+                        info = tarfile.TarInfo(name)
+                        info.size, info.mtime = len(src), int(time.time())
+                        tar.addfile(info, io.BytesIO(src))
+                    else:
+                        tar.add(str(src), arcname=name, recursive=False)
+        except (BrokenPipeError, OSError):  # the device stopped reading: its exit code says why
+            pass
 
     threading.Thread(target=writer, daemon=True).start()
     return os.fdopen(r, "rb")
 
 
 def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: str,
-         opts: FleetOptions, locks: dict[str, threading.Lock]) -> dict[str, Any]:
+         opts: FleetOptions) -> dict[str, Any]:
     """Probe, upload, build, self-test, fetch (and deploy) one device; returns its row."""
     t0 = time.monotonic()
     row: dict[str, Any] = {"device": dest, "identity": None, "status": "failed",
@@ -211,7 +231,7 @@ def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: st
                   f"{device['compute_capability']}), edge-seg {facts.get('edge_version')}")
         export_id = manifest_sha[:16]
         entry = opts.store / key
-        with locks.setdefault(key, threading.Lock()):  # one build per identity at a time
+        with store.StoreLock(opts.store, key):  # one build per identity at a time
             _build_unless_current(dev, dest, export_dir, manifest, manifest_sha, export_id,
                                   device, entry, opts, row)
         if opts.deploy and row["status"] in ("ok", "current"):
@@ -244,8 +264,11 @@ def _build_unless_current(dev: Device, dest: str, export_dir: Path, manifest: di
                           entry: Path, opts: FleetOptions, row: dict[str, Any]) -> None:
     """Skip (status ``current``) when the store has this identity's engines for the export;
     else upload, build, self-test and fetch."""
-    rec = None if opts.force else store.current_entry(opts.store, entry.name, manifest_sha,
-                                                      opts.precisions)
+    from edge.engines.identity import DeviceInfo
+
+    rec = None if opts.force else store.current_entry(
+        opts.store, entry.name, manifest_sha, opts.precisions, DeviceInfo(**device),
+        opts.build_args, opts.selftest)
     if rec is not None:
         say(dest, f"{entry}: current engines for this export ({', '.join(opts.precisions)});"
                   f" skipping the build (--force rebuilds)")
@@ -259,14 +282,15 @@ def _build_unless_current(dev: Device, dest: str, export_dir: Path, manifest: di
         if opts.selftest and any(v == "built" for v in row["precisions"].values()):
             _selftest(dev, export_id, opts, row)
         _fetch(dev, export_id, entry, device, manifest_sha, export_dir, opts, row)
-        row["entry"] = str(entry)
-        failed = [p for p, v in row["precisions"].items() if v != "built"]
-        row["status"] = "ok" if not failed and row["selftest"] != "FAIL" else "failed"
-        if failed:
-            row["error"] = build_failures(dest, row.pop("build_errors"))
-        elif row["selftest"] == "FAIL":
-            row["error"] = (f"{dest}: the device self-test FAILED: see "
-                            f"{entry}/selftest/selftest.md")
+        if row["status"] != "ok":
+            failed = [p for p, v in row["precisions"].items() if v != "built"]
+            if failed:
+                row["error"] = build_failures(dest, row.pop("build_errors"))
+            else:
+                kept = "its previous entry" if entry.is_dir() else "no entry"
+                row["error"] = (f"{dest}: the device self-test {row['selftest']}"
+                                f"{row.pop('selftest_error', '')}: see {row['entry']}/selftest/"
+                                f"selftest.md (the store keeps {kept} for {entry.name})")
 
 
 def _send(dev: Device, export_id: str, into: str, items: list[tuple[str, str, Path | bytes]]
@@ -331,7 +355,7 @@ def _build(dev: Device, export_id: str, opts: FleetOptions, row: dict[str, Any])
         try:
             dev.call(["-m", "edge.cli.build", "engine", "--export", up, "--precision", p,
                       "--out", bd, *opts.build_args], f"edge-build engine --precision {p}",
-                     stream=True)
+                     stream=True, watched=True)
         except DeviceFailed as exc:
             row["precisions"][p] = "failed"
             row.setdefault("build_errors", {})[p] = (exc.detail or str(exc)).removeprefix(
@@ -358,56 +382,110 @@ def dev_paths(dev: Device, export_id: str) -> tuple[str, str]:
 
 
 def _selftest(dev: Device, export_id: str, opts: FleetOptions, row: dict[str, Any]) -> None:
+    """The device self-test on the engines just built. Its verdict comes from a report it
+    wrote in this run (an old one is removed first) and agrees with its exit code: 0 is PASS
+    or INCOMPLETE, 2 is FAIL; any other exit (killed for memory, an older edge-seg refusing
+    an option) is ERROR."""
     up, bd = dev_paths(dev, export_id)
     built = [p for p, v in row["precisions"].items() if v == "built"]
     say(dev.dest, f"self-test of the {', '.join(built)} engines")
-    rc, _, err = dev.ssh.run([opts.remote_python, "-m", "edge.cli.bench", "selftest",
-                              "--export", up, "--engines", bd, "--precision", ",".join(built),
-                              "--out", f"{bd}/selftest", "--repeats",
-                              str(opts.selftest_repeats), "--holdout-images",
-                              str(opts.holdout_images)],
-                             on_line=lambda ln: say(dev.dest, ln), timeout=opts.timeout_s)
+    dev.call(["-m", "edge.fleet.agent", "clear-selftest", export_id], "clearing the self-test")
+    rc, _, err = dev.run(["-m", "edge.cli.bench", "selftest", "--export", up, "--engines", bd,
+                          "--precision", ",".join(built), "--out", f"{bd}/selftest",
+                          "--repeats", str(opts.selftest_repeats), "--holdout-images",
+                          str(opts.holdout_images)], "the self-test", stream=True,
+                         watched=True)
     if rc == 255:
         raise DeviceFailed(ssh_failure(dev.dest, rc, err))
-    row["selftest_exit"] = rc  # 0 PASS or INCOMPLETE, 2 FAIL; the report says which
+    row["selftest_exit"] = rc
+    if rc not in (0, 2):
+        row["selftest_error"] = f" (exit {rc}: {_last_error(err)})"
 
 
 def _fetch(dev: Device, export_id: str, entry: Path, device: dict[str, Any],
            manifest_sha: str, export_dir: Path, opts: FleetOptions, row: dict[str, Any]
            ) -> None:
-    """The device's engine folder into ``entry``: unpacked beside it, checked (every engine's
-    sha256 as engines.json records it), then swapped in."""
+    """The device's engine folder into ``entry``: streamed to a file beside it, unpacked
+    (plain names only, size-limited), checked (every engine a plain name with the sha256
+    engines.json records), then swapped in; a failed swap puts the old entry back."""
+    import tempfile
+
+    from edge.engines.folder import check_plain_name
     from edge.export.onnx_export import sha256_file
 
-    out, _ = dev.call(["-m", "edge.fleet.agent", "send", export_id], "fetching the engines")
+    entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        agent.extract(io.BytesIO(out), tmp, f"engines from {dev.dest}")
+        with tempfile.TemporaryFile(dir=entry.parent) as tar:
+            dev.call(["-m", "edge.fleet.agent", "send", export_id], "fetching the engines",
+                     stdout_to=tar)
+            tar.seek(0)
+            agent.extract(tar, tmp, f"engines from {dev.dest}")
         folder = json.loads((tmp / "engines.json").read_text())
         for e in folder["engines"]:
-            if sha256_file(tmp / e["file"]) != e["sha256"]:
+            if sha256_file(tmp / check_plain_name(e["file"], tmp / "engines.json")) \
+                    != e["sha256"]:
                 raise DeviceFailed(f"{dev.dest}: {e['file']} arrived with another sha256 than "
                                    f"engines.json records; run again")
-        report = tmp / "selftest" / "selftest.json"
-        if "selftest_exit" in row and report.is_file():
-            row["selftest"] = str(json.loads(report.read_text()).get("status", "?")).upper()
-        else:  # a report left by an earlier run speaks of other engines: not brought back
-            shutil.rmtree(tmp / "selftest", ignore_errors=True)
-            row["selftest"] = "not run" if opts.selftest else "off"
+        _selftest_verdict(tmp, opts, row)
+        # only a complete build whose self-test did not fail replaces the store's entry; any
+        # other goes to STORE/.failed/KEY for inspection and the good entry stays
+        good = all(v == "built" for v in row["precisions"].values()) and \
+            row["selftest"] not in ("FAIL", "ERROR")
+        row["status"] = "ok" if good else "failed"
+        where = entry if good else entry.parent / store.FAILED / entry.name
+        row["entry"] = str(where)
         store.write_record(tmp, {
             "device": device, "identity_key": entry.name, "destination": dev.dest,
             "export_manifest_sha256": manifest_sha, "export_path": str(export_dir.resolve()),
             "precisions": sorted({e["precision"] for e in folder["engines"]}),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "build_s": row["build_s"], "selftest": row["selftest"]})
-        old = entry.with_name(f".{entry.name}.{os.getpid()}.old")
-        if entry.exists():
-            os.replace(entry, old)
-        os.replace(tmp, entry)
-        shutil.rmtree(old, ignore_errors=True)
+            "build_s": row["build_s"], "build_args": list(opts.build_args),
+            "selftest": row["selftest"]})
+        where.parent.mkdir(parents=True, exist_ok=True)
+        _swap_in(tmp, where)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _selftest_verdict(folder: Path, opts: FleetOptions, row: dict[str, Any]) -> None:
+    """``row["selftest"]`` from this run's report and exit code (see :func:`_selftest`)."""
+    report = folder / "selftest" / "selftest.json"
+    rc = row.get("selftest_exit")
+    if rc is None:  # not run in this run: a report there speaks of other engines
+        shutil.rmtree(folder / "selftest", ignore_errors=True)
+        row["selftest"] = "off" if not opts.selftest else "not run"
+        return
+    status = None
+    if report.is_file():
+        try:
+            status = str(json.loads(report.read_text()).get("status", "")).upper()
+        except (OSError, ValueError):
+            status = None
+    if rc == 2:
+        row["selftest"] = "FAIL"
+    elif rc == 0 and status in ("PASS", "INCOMPLETE"):
+        row["selftest"] = status
+    else:
+        row["selftest"] = "ERROR"
+        row.setdefault("selftest_error", f" (exit {rc}, report status {status or 'missing'})")
+
+
+def _swap_in(new: Path, entry: Path) -> None:
+    """Replace ``entry`` by the complete folder ``new``: the old one is renamed aside first
+    and put back if the second rename fails, then removed."""
+    old = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.old")
+    had = entry.exists()
+    if had:
+        os.replace(entry, old)
+    try:
+        os.replace(new, entry)
+    except BaseException:
+        if had:
+            os.replace(old, entry)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def build_on_devices(export_dir: str | Path, devices: list[str], opts: FleetOptions
@@ -424,8 +502,7 @@ def build_on_devices(export_dir: str | Path, devices: list[str], opts: FleetOpti
     manifest_sha = sha256_file(export_dir / MANIFEST)
     store.init_store(opts.store)
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-        locks: dict[str, threading.Lock] = {}
-        rows = list(pool.map(lambda d: ship(d, export_dir, manifest, manifest_sha, opts, locks),
+        rows = list(pool.map(lambda d: ship(d, export_dir, manifest, manifest_sha, opts),
                              devices))
     return rows
 

@@ -28,7 +28,8 @@ from edge.errors import ConfigError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
-_HOST = re.compile(r"^(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])$")
+# a host name or a bare IPv6 address (ssh takes user@fe80::1; brackets only in ssh:// URIs)
+_HOST = re.compile(r"^(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9._-]+|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)$")
 _URI = re.compile(r"^ssh://(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
                   r"(?::\d{1,5})?$")
 
@@ -65,59 +66,89 @@ class Ssh:
             cmd += ["-F", str(self.config)]
         cmd += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
                 "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
-                "--", self.dest, " ".join(shlex.quote(str(a)) for a in remote)]
+                "--", self.dest, remote_command(remote)]
         return cmd
 
     def run(self, remote: Sequence[str], stdin: bytes | IO[bytes] | None = None,
-            on_line: Callable[[str], None] | None = None, timeout: float | None = None
+            on_line: Callable[[str], None] | None = None, timeout: float | None = None,
+            stdout_to: IO[bytes] | None = None, hold_stdin: bool = False
             ) -> tuple[int, bytes, str]:
         """Run ``remote`` (an argument list) on the device: (exit code, stdout bytes, stderr
         text). Each stderr line goes to ``on_line`` as it arrives (the device's progress);
-        stdout is collected (a tar stream or JSON). Exit 255 is ssh's own failure."""
-        proc = subprocess.Popen(self.argv(remote), stdin=subprocess.PIPE if stdin is not None
-                                else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        stdout is collected, or written to ``stdout_to`` (a tar stream of engines). With
+        ``hold_stdin`` the remote stdin stays open until the command ends, so a command run
+        through ``edge.fleet.agent run`` is stopped when this side goes away. Past
+        ``timeout`` seconds ssh is killed and :class:`subprocess.TimeoutExpired` raised.
+        Exit 255 is ssh's own failure."""
+        proc = subprocess.Popen(self.argv(remote), stdin=subprocess.PIPE
+                                if stdin is not None or hold_stdin else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err_lines: list[str] = []
+        out_chunks: list[bytes] = []
 
         def pump_err() -> None:
             assert proc.stderr is not None
             for raw in proc.stderr:
-                line = raw.decode(errors="replace").rstrip("\r\n")
+                # a progress bar redraws with \r: its latest state is the line
+                line = raw.decode(errors="replace").rstrip("\r\n").rsplit("\r", 1)[-1]
                 err_lines.append(line)
                 if on_line is not None:
                     on_line(line)
+
+        def pump_out() -> None:
+            assert proc.stdout is not None
+            for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
+                if stdout_to is not None:
+                    stdout_to.write(chunk)
+                else:
+                    out_chunks.append(chunk)
 
         def feed() -> None:
             assert proc.stdin is not None
             try:
                 if isinstance(stdin, bytes):
                     proc.stdin.write(stdin)
-                else:
+                elif stdin is not None:
                     shutil.copyfileobj(stdin, proc.stdin, 1 << 20)
-            except BrokenPipeError:  # the remote side exited: its exit code says why
+                if not hold_stdin:
+                    proc.stdin.close()
+            except (BrokenPipeError, ValueError):  # the remote side exited: its code says why
                 pass
             finally:
-                try:
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
+                if stdin is not None and not isinstance(stdin, bytes):
+                    stdin.close()
 
-        threads = [threading.Thread(target=pump_err, daemon=True)]
-        if stdin is not None:
+        threads = [threading.Thread(target=pump_err, daemon=True),
+                   threading.Thread(target=pump_out, daemon=True)]
+        if stdin is not None or hold_stdin:
             threads.append(threading.Thread(target=feed, daemon=True))
         for t in threads:
             t.start()
-        assert proc.stdout is not None
         try:
-            out = proc.stdout.read()
             rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # a timeout or Ctrl-C: the connection goes, the device stops
             proc.kill()
             proc.wait()
             raise
-        for t in threads:
-            t.join()
-        return rc, out, "\n".join(err_lines)
+        finally:
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except (BrokenPipeError, ValueError):
+                    pass
+            for t in threads:
+                t.join(timeout=10)
+        return rc, b"".join(out_chunks), "\n".join(err_lines)
+
+
+def remote_command(remote: Sequence[str]) -> str:
+    """One shell string from an argument list, each argument quoted; a leading ``~/`` of
+    the program stays unquoted so that the device's shell expands it to the device user's
+    home (``--remote-python ~/edge-venv/bin/python3``)."""
+    parts = [shlex.quote(str(a)) for a in remote]
+    if remote and str(remote[0]).startswith("~/"):
+        parts[0] = "~/" + shlex.quote(str(remote[0])[2:])
+    return " ".join(parts)
 
 
 def ssh_failure(dest: str, rc: int, stderr: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import atomic
-from edge.engines.folder import ENGINE_MANIFEST
+from edge.engines.folder import ENGINE_MANIFEST, check_plain_name
 from edge.engines.identity import DeviceInfo, mismatches
 from edge.errors import ModelFileError
 
@@ -38,6 +38,7 @@ STORE_MARKER = "store.json"
 ENTRY_RECORD = "fleet.json"
 STORE_VERSION = 1
 _SAFE = re.compile(r"[^a-z0-9.]+")
+FAILED = ".failed"  # builds that failed a precision or the self-test, kept for inspection
 
 
 def _slug(text: str) -> str:
@@ -45,14 +46,15 @@ def _slug(text: str) -> str:
 
 
 def identity_key(device: DeviceInfo | dict[str, Any]) -> str:
-    """Folder name of an identity: board family (or GPU), L4T release, TensorRT
-    major.minor.patch, compute capability; the SM count when the board is unknown (a
-    container: AGX, NX and Nano differ only there). Only ``[a-z0-9.-]``."""
+    """Folder name of an identity: board family (or GPU), SM count (AGX Orin 64 GB has 16,
+    the 32 GB 14; an Orin Nano 8 GB 8, the 4 GB 4: engines do not carry between them), L4T
+    release, TensorRT major.minor.patch, compute capability: every fact
+    :func:`edge.engines.identity.mismatches` compares. Only ``[a-z0-9.-]``."""
     d = device if isinstance(device, DeviceInfo) else DeviceInfo(**{
         k: device.get(k) for k in ("trt_version", "gpu_name", "compute_capability", "l4t",
                                    "board", "sm_count")})
     parts = [d.board_family or _slug(d.gpu_name)]
-    if d.board_family is None and d.sm_count:
+    if d.sm_count:
         parts.append(f"{d.sm_count}sms")
     if d.l4t:  # exact (R36.4.0 is JetPack 6.1, R36.4.3 is 6.2)
         parts.append(d.l4t)
@@ -99,19 +101,25 @@ def entries(store: str | Path) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
-def current_entry(store: str | Path, key: str, manifest_sha256: str,
-                  precisions: list[str]) -> dict[str, Any] | None:
+def current_entry(store: str | Path, key: str, manifest_sha256: str, precisions: list[str],
+                  device: DeviceInfo, build_args: list[str], selftest: bool
+                  ) -> dict[str, Any] | None:
     """The record of ``STORE/key`` when it holds engines of every one of ``precisions``
-    built from the export whose manifest has ``manifest_sha256``, each file present with the
-    sha256 ``engines.json`` records, and a self-test that did not FAIL; else None (it is
-    rebuilt)."""
+    built from the export whose manifest has ``manifest_sha256`` for ``device`` (no
+    identity mismatch) with the same builder options, each file present with the sha256
+    ``engines.json`` records, and (when ``selftest`` is asked for) a self-test that ran and
+    did not FAIL; else None (it is rebuilt)."""
     from edge.export.onnx_export import sha256_file
 
     entry = Path(store) / key
     rec = read_record(entry)
     if rec is None or rec.get("export_manifest_sha256") != manifest_sha256:
         return None
-    if rec.get("selftest") == "FAIL":  # built, but wrong there: build and test it again
+    if not isinstance(rec.get("device"), dict) or mismatches(rec["device"], device):
+        return None
+    if rec.get("build_args") != list(build_args):  # --dla, --workspace, ... changed
+        return None
+    if selftest and rec.get("selftest") not in ("PASS", "INCOMPLETE"):
         return None
     try:
         folder = json.loads((entry / ENGINE_MANIFEST).read_text())
@@ -119,13 +127,38 @@ def current_entry(store: str | Path, key: str, manifest_sha256: str,
         if not set(precisions) <= built or not set(precisions) <= set(rec.get("precisions", [])):
             return None
         for e in folder["engines"]:
+            check_plain_name(e["file"], entry / ENGINE_MANIFEST)
             if e["precision"] in precisions and sha256_file(entry / e["file"]) != e["sha256"]:
                 log.warning("%s: %s differs from its recorded sha256; rebuilding", entry,
                             e["file"])
                 return None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ModelFileError):
         return None
     return rec
+
+
+class StoreLock:
+    """An exclusive lock on one identity of a store (``STORE/.locks/KEY``, ``flock``), held
+    while that identity is built and its entry replaced: boards of one identity in one run
+    build once, and two runs on one store never swap the same entry at once."""
+
+    def __init__(self, store: str | Path, key: str) -> None:
+        self.path = Path(store) / ".locks" / key
+        self._fh: Any = None
+
+    def __enter__(self) -> StoreLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("a")
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+        self._fh.close()
 
 
 def write_record(entry: Path, record: dict[str, Any]) -> None:

@@ -70,7 +70,8 @@ def _config() -> dict:
     return {"trt_version": env("EDGE_FAKE_TRT_VERSION", fake_device.TRT_VERSION),
             "name": env("EDGE_FAKE_GPU_NAME", "Orin"), "cc": (major, minor), "sms": sms,
             "integrated": integrated == "1", "driver": driver, "seed": seed,
-            "build_fail": os.environ.get("EDGE_FAKE_BUILD_FAIL") or None}
+            "build_fail": os.environ.get("EDGE_FAKE_BUILD_FAIL") or None,
+            "miscompile": env("EDGE_FAKE_MISCOMPILE", "0") == "1"}
 
 
 # ------------------------------------------------------------------------ emulator
@@ -299,6 +300,8 @@ def make_tensorrt(cfg: dict, drv: types.ModuleType) -> types.ModuleType:
                                   f"network, or batch ranges differ: {sorted(batches)}")
             (lo, hi), = batches
             dynamic = network._inputs[0].shape[0] < 0
+            if cfg["miscompile"] and dynamic:  # a build that succeeds but cannot run:
+                hi = 0  # its profile takes no batch, so only running it (the self-test) tells
             spec = {"onnx": str(network._graph), "max_batch": hi,
                     "dtypes": dict(network._dtypes), "static": dynamic and lo == hi}
             return memoryview(json.dumps(spec).encode())
