@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.description import (
+    CAMVID_CLASSES,
     CITYSCAPES_CLASSES,
+    PARTS_CLASSES,
+    SQUARES_CLASSES,
     AssignRule,
     BranchMode,
     BranchSpec,
@@ -111,6 +114,49 @@ SEMANTIC_CONFIGS: dict[str, _SemanticConfig] = {
                                      "atrous, output stride 8"),
 }
 
+@dataclass(frozen=True)
+class _SeedConfig:
+    architecture: str
+    options: tuple[tuple[str, object], ...]  # description fields
+    input_size: tuple[int, int]
+    classes: tuple[str, ...]
+    reference_params: int | None  # seed-systems.md 0.7 (PyTorch reconstruction, default K)
+    seed: str
+    summary: str
+
+
+SEED_CONFIGS: dict[str, _SeedConfig] = {
+    "icnet": _SeedConfig("icnet", (("filter_scale", 1),), (384, 384), PARTS_CLASSES, 6_710_000,
+                         "001", "ICNet (ICNet_BN), filter_scale 1: three cascade branches, CFF, "
+                                "static pyramid pooling"),
+    "icnet-fs2": _SeedConfig("icnet", (("filter_scale", 2),), (384, 384), PARTS_CLASSES,
+                             26_755_000, "001", "ICNet, filter_scale 2 (the seed's 'doubled "
+                                                "filters')"),
+    "segnet-basic": _SeedConfig("segnet-basic", (("upsample", "indices"),), (320, 320),
+                                PARTS_CLASSES, 1_417_000, "001",
+                                "SegNet-Basic, 4+4 7x7 layers, unpooling by pooling indices "
+                                "(TensorRT-parseable rewrite)"),
+    "segnet-basic-deconv": _SeedConfig("segnet-basic", (("upsample", "deconv"),), (320, 320),
+                                       PARTS_CLASSES, 1_483_000, "001",
+                                       "SegNet-Basic upsampling by 2x2 transposed convolution "
+                                       "(the code seed 001 ran)"),
+    "segnet": _SeedConfig("segnet", (("upsample", "indices"),), (320, 320), CAMVID_CLASSES,
+                          None, "004", "SegNet: VGG16-BN encoder, 13+13 layers, pooling "
+                                       "indices"),
+    "segnet-toy": _SeedConfig("segnet-toy", (("upsample", "indices"),), (256, 256),
+                              SQUARES_CLASSES, None, "004",
+                              "seed 004's toy SegNet: 2 encoders + 2 decoders, pooling indices"),
+    "hourglass": _SeedConfig("hourglass", (("stem_stride", 1), ("stacks", 4), ("features", 256)),
+                             (320, 320), PARTS_CLASSES, 15_449_000, "001",
+                             "Stacked Hourglass, 4x256, stem at full resolution (seed 001)"),
+    "hourglass-edge": _SeedConfig("hourglass", (("stem_stride", 4), ("stacks", 4),
+                                                ("features", 256)),
+                                  (320, 320), PARTS_CLASSES, 12_874_000, "001",
+                                  "Stacked Hourglass with a stride-4 stem (edge variant)"),
+}
+# reference counts are for these class counts (seed-systems.md 0.7 used K=25 for 001)
+_REFERENCE_K = {"001": 25}
+
 DEFAULT_INSTANCE_SIZE = (640, 640)
 DEFAULT_SEMANTIC_SIZE = (512, 1024)
 DEFAULT_SEMANTIC_ALPHA = 0.5
@@ -118,7 +164,7 @@ DEFAULT_SEMANTIC_ALPHA = 0.5
 
 def model_names() -> list[str]:
     """Every zoo name, semantic first, in catalogue order."""
-    return list(SEMANTIC_CONFIGS) + list(INSTANCE_CONFIGS)
+    return list(SEMANTIC_CONFIGS) + list(SEED_CONFIGS) + list(INSTANCE_CONFIGS)
 
 
 def _check_alpha(alpha: float) -> float:
@@ -137,6 +183,10 @@ def describe(
     isb_skip: str = "fcn8",
     max_boxes: int | None = None,
     last_rate: int = 1,
+    filter_scale: int | None = None,
+    stacks: int | None = None,
+    features: int | None = None,
+    joints: int = 0,
 ) -> ModelDescription:
     """Description of zoo model ``name`` with the given options.
 
@@ -169,6 +219,29 @@ def describe(
             output_stride=cfg.output_stride,
             last_rate=last_rate,
         )
+    if name in SEED_CONFIGS:
+        cfg_s = SEED_CONFIGS[name]
+        if alpha not in (None, 1.0):
+            raise ConfigError(f"{name}: no depth multiplier; drop --alpha (ICNet and "
+                              f"SegNet-Basic widen with --filter-scale 2)")
+        opts = dict(cfg_s.options)
+        if filter_scale is not None:
+            if cfg_s.architecture not in ("icnet", "segnet-basic"):
+                raise ConfigError(f"{name}: --filter-scale is for ICNet and SegNet-Basic")
+            opts["filter_scale"] = filter_scale
+        for key, value in (("stacks", stacks), ("features", features)):
+            if value is not None:
+                if cfg_s.architecture != "hourglass":
+                    raise ConfigError(f"{name}: --{key} is for the hourglass models")
+                opts[key] = value
+        if joints:
+            if cfg_s.architecture != "hourglass":
+                raise ConfigError(f"{name}: a joint branch is for the hourglass models")
+            opts["joints"] = joints
+        return ModelDescription(
+            name=name, task="semantic", backbone="none", architecture=cfg_s.architecture,
+            input_size=tuple(input_size or cfg_s.input_size),  # type: ignore[arg-type]
+            class_names=tuple(class_names or cfg_s.classes), **opts)  # type: ignore[arg-type]
     if name in INSTANCE_CONFIGS:
         cfg_i = INSTANCE_CONFIGS[name]
         if isb_skip not in ("fcn8", "fcn16", "fcn32"):
@@ -192,7 +265,13 @@ def describe(
 
 
 def thesis_params(desc: ModelDescription) -> int | None:
-    """The parameter count the thesis reports for this model, if it reports one."""
+    """The parameter count the thesis reports for this model, if it reports one (for the
+    seed systems: the reference reconstruction of seed-systems.md 0.7, at its class count)."""
+    if desc.name in SEED_CONFIGS:
+        cfg_s = SEED_CONFIGS[desc.name]
+        k = _REFERENCE_K.get(cfg_s.seed)
+        same = dict(cfg_s.options) == {f: getattr(desc, f) for f, _ in cfg_s.options}
+        return cfg_s.reference_params if same and desc.num_classes == k else None
     if desc.task == "semantic":
         cfg = SEMANTIC_CONFIGS.get(desc.name)
         default = desc.num_classes == 19 and (
@@ -207,6 +286,8 @@ def summary(name: str) -> str:
     """One-line human description of a zoo name."""
     if name in SEMANTIC_CONFIGS:
         return SEMANTIC_CONFIGS[name].summary
+    if name in SEED_CONFIGS:
+        return SEED_CONFIGS[name].summary
     if name in INSTANCE_CONFIGS:
         return INSTANCE_CONFIGS[name].summary
     raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}")

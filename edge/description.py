@@ -22,12 +22,31 @@ Task = Literal["instance", "semantic"]
 BranchMode = Literal["exact", "resize", "resize_pool"]
 AssignRule = Literal["single", "exact", "exact_or_fallback", "largest_fit"]
 SkipDepth = Literal["fcn8", "fcn16", "fcn32"]
+# semantic architectures: the thesis's FCNs on a backbone, and the seed systems (001, 004)
+Architecture = Literal["fcn", "icnet", "segnet-basic", "segnet", "segnet-toy", "hourglass"]
+ARCHITECTURES = ("fcn", "icnet", "segnet-basic", "segnet", "segnet-toy", "hourglass")
 
 CITYSCAPES_CLASSES: tuple[str, ...] = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
     "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
     "truck", "bus", "train", "motorcycle", "bicycle",
 )  # fmt: skip
+
+# SURREAL's body parts (its sorted_parts; id = index, 0 = background), seed 001
+PARTS_CLASSES: tuple[str, ...] = (
+    "background", "hips", "leftUpLeg", "rightUpLeg", "spine", "leftLeg", "rightLeg", "spine1",
+    "leftFoot", "rightFoot", "spine2", "leftToeBase", "rightToeBase", "neck", "leftShoulder",
+    "rightShoulder", "head", "leftArm", "rightArm", "leftForeArm", "rightForeArm", "leftHand",
+    "rightHand", "leftHandIndex1", "rightHandIndex1",
+)  # fmt: skip
+
+# CamVid's 11 classes as seed 004 lists them (Misc where the SegNet tutorial has Pole)
+CAMVID_CLASSES: tuple[str, ...] = (
+    "sky", "building", "road", "sidewalk", "tree", "fence", "signs", "car", "pedestrian",
+    "bicyclist", "misc",
+)  # fmt: skip
+
+SQUARES_CLASSES: tuple[str, ...] = ("background", "square")  # seed 004's toy task
 
 # Multiplicative factor of mask resolution over the stride-32 crop per skip depth.
 _SKIP_UPSAMPLE = {"fcn32": 1, "fcn16": 2, "fcn8": 4}
@@ -103,7 +122,7 @@ class ModelDescription:
 
     name: str
     task: Task
-    backbone: Literal["mobilenet_v1", "squeezenet1_1"]
+    backbone: Literal["mobilenet_v1", "squeezenet1_1", "none"]
     input_size: tuple[int, int]
     class_names: tuple[str, ...]
     alpha: float = 1.0
@@ -115,6 +134,14 @@ class ModelDescription:
     skip_strides: tuple[int, ...] = ()
     output_stride: int = 32
     last_rate: int = 1
+    # seed architectures (``architecture`` != "fcn"; backbone "none"), see edge/models/
+    architecture: Architecture = "fcn"
+    filter_scale: int = 1  # ICNet 1 (pruned) or 2 (doubled); SegNet-Basic width 64 x this
+    upsample: Literal["indices", "deconv"] = "indices"  # SegNet decoders
+    stacks: int = 4  # hourglass modules
+    features: int = 256  # hourglass width
+    stem_stride: int = 1  # hourglass stem: 1 (seed 001, full resolution) or 4 (edge variant)
+    joints: int = 0  # hourglass joint-heatmap branch (training only); 0 = none
     # instance segmentation (SSD-ISB)
     isb_skip: SkipDepth = "fcn8"
     branches: tuple[BranchSpec, ...] = ()
@@ -138,6 +165,16 @@ class ModelDescription:
             )
         if not self.class_names:
             raise ConfigError(f"{self.name}: at least one class name is needed")
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"{self.name}: unknown architecture {self.architecture!r}; one of "
+                              f"{', '.join(ARCHITECTURES)}")
+        if self.architecture != "fcn" and self.task != "semantic":
+            raise ConfigError(f"{self.name}: {self.architecture} is a semantic architecture")
+        if self.filter_scale not in (1, 2) or self.stem_stride not in (1, 4) or \
+                self.stacks < 1 or self.features < 8 or self.joints < 0:
+            raise ConfigError(f"{self.name}: filter_scale 1|2, stem_stride 1|4, stacks >= 1, "
+                              f"features >= 8 and joints >= 0, got {self.filter_scale}, "
+                              f"{self.stem_stride}, {self.stacks}, {self.features}, {self.joints}")
         if self.task == "instance":
             if not self.branches:
                 raise ConfigError(f"{self.name}: an SSD-ISB model needs at least one branch")
@@ -155,7 +192,12 @@ class ModelDescription:
     @property
     def network_stride(self) -> int:
         """Largest stride of the encoder: inputs must be multiples of it."""
-        if self.task == "instance" or self.backbone == "mobilenet_v1":
+        if self.task == "instance":
+            return 32
+        if self.architecture != "fcn":
+            return {"icnet": 32, "segnet-basic": 16, "segnet": 32, "segnet-toy": 4,
+                    "hourglass": 32 if self.stem_stride == 1 else 64}[self.architecture]
+        if self.backbone == "mobilenet_v1":
             return 32
         return 16
 
