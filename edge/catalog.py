@@ -162,6 +162,11 @@ DEFAULT_SEMANTIC_SIZE = (512, 1024)
 DEFAULT_SEMANTIC_ALPHA = 0.5
 
 
+def semantic_names() -> list[str]:
+    """Every semantic zoo name: the thesis's FCNs, then the seed systems."""
+    return list(SEMANTIC_CONFIGS) + list(SEED_CONFIGS)
+
+
 def model_names() -> list[str]:
     """Every zoo name, semantic first, in catalogue order."""
     return list(SEMANTIC_CONFIGS) + list(SEED_CONFIGS) + list(INSTANCE_CONFIGS)

@@ -1,6 +1,7 @@
-"""Class colours: the Cityscapes colours by class name, the one palette of the semantic
-datasets edge-seg reads (Cityscapes itself, and the synthetic scenes, whose classes are
-Cityscapes classes or, for ``vehicle``, Cityscapes' ``car``).
+"""Class colours by class name: Cityscapes' colours (Cityscapes itself, and the synthetic
+scenes, whose classes are Cityscapes classes or, for ``vehicle``, Cityscapes' ``car``),
+SURREAL's body parts (seed 001; left light, right dark) and CamVid's extra classes
+(seed 004).
 
 Colours are BGR (OpenCV's order). Names the table does not know get well-separated
 colours from :data:`DISTINCT`, in class order.
@@ -22,6 +23,27 @@ CITYSCAPES_BGR: dict[str, tuple[int, int, int]] = {
     "vehicle": (142, 0, 0),  # the synthetic scenes' cars and vans
 }  # fmt: skip
 
+# SURREAL's body parts (seed 001): one hue per body region, the person's left side light
+# and the right side dark, so a left/right mix-up shows at a glance; background black.
+PARTS_BGR: dict[str, tuple[int, int, int]] = {
+    "background": (0, 0, 0), "hips": (40, 40, 160), "spine": (60, 60, 190),
+    "spine1": (80, 80, 215), "spine2": (100, 100, 240), "neck": (0, 200, 255),
+    "head": (0, 230, 230), "leftshoulder": (120, 255, 120), "rightshoulder": (30, 140, 30),
+    "leftarm": (255, 200, 120), "rightarm": (160, 90, 20), "leftforearm": (255, 160, 200),
+    "rightforearm": (150, 40, 110), "lefthand": (255, 255, 160),
+    "righthand": (150, 150, 40), "lefthandindex1": (230, 230, 255),
+    "righthandindex1": (120, 120, 170), "leftupleg": (160, 255, 255),
+    "rightupleg": (30, 150, 150), "leftleg": (200, 170, 255), "rightleg": (100, 50, 160),
+    "leftfoot": (170, 255, 210), "rightfoot": (60, 150, 100), "lefttoebase": (220, 220, 220),
+    "righttoebase": (110, 110, 110),
+}  # fmt: skip
+
+# CamVid's colours as the SegNet tutorial draws them (RGB there), for seed 004's classes
+CAMVID_BGR: dict[str, tuple[int, int, int]] = {
+    "tree": (0, 128, 128), "signs": (128, 128, 192), "misc": (0, 0, 64),
+    "pedestrian": (0, 64, 64), "bicyclist": (192, 128, 0), "square": (0, 200, 255),
+}  # fmt: skip
+
 # 20 well-separated BGR colours: instance i gets DISTINCT[i % 20].
 DISTINCT = np.array([
     (75, 25, 230), (75, 180, 60), (25, 225, 255), (200, 130, 0), (48, 130, 245),
@@ -36,7 +58,8 @@ def class_colours(class_names: tuple[str, ...] | list[str]) -> np.ndarray:
     out = np.empty((len(class_names), 3), np.uint8)
     spare = 0
     for i, name in enumerate(class_names):
-        known = CITYSCAPES_BGR.get(name.lower())
+        key = name.lower()
+        known = CITYSCAPES_BGR.get(key) or PARTS_BGR.get(key) or CAMVID_BGR.get(key)
         if known is None:
             known = tuple(DISTINCT[spare % len(DISTINCT)])
             spare += 1

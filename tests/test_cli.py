@@ -38,6 +38,8 @@ def test_models_json_lists_the_zoo_with_exact_counts(capsys) -> None:
     assert sb["params"] == 5_790_631 and sb["input_size"] == [640, 640]
     assert sb["macs"] == sb["macs_detail"]["detector"] + sb["macs_detail"]["branches"] > 0
     inexact = {"ssd-isb-single-shape", "ssd-isb-single-shape-plus"}  # README: within 4%
+    # seed systems: against seed-systems.md's reconstructions, rounded to thousands
+    inexact |= set(catalog.SEED_CONFIGS)
     for r in rows:
         if r["thesis_params"]:
             assert abs(r["params"] - r["thesis_params"]) / r["thesis_params"] < 0.04

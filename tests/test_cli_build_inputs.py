@@ -424,7 +424,7 @@ def test_calibrate_zero_seed_and_zero_drop_are_honoured(calib_images, tmp_path, 
 def test_isb_skip_is_refused_for_fcn_models(synth, tmp_path, capsys) -> None:
     pytest.importorskip("torch")
     refused(capsys, ["models", "mobilenet-fcn8", "--isb-skip", "fcn16"], "--isb-skip",
-            "mobilenet-fcn8 is a semantic (FCN) model")
+            "mobilenet-fcn8 is a semantic model")
     # even the default value, given explicitly, is refused for a semantic model
     refused(capsys, _train_argv(synth, tmp_path / "r", "--isb-skip", "fcn8",
                                 model="mobilenet-fcn8"), "--isb-skip", "drop --isb-skip")

@@ -271,11 +271,12 @@ def cache_root() -> Path:
 
 def zoo_desc(name: str, alpha: float | None, input_size: tuple[int, int] | None
              ) -> ModelDescription:
-    if name not in catalog.INSTANCE_CONFIGS and name not in catalog.SEMANTIC_CONFIGS:
+    if name not in catalog.INSTANCE_CONFIGS and name not in catalog.semantic_names():
         raise ConfigError(f"unknown configuration {name!r}; known: "
-                          f"{', '.join(list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS))}")
+                          f"{', '.join(list(catalog.INSTANCE_CONFIGS) + catalog.semantic_names())}")
     kw: dict[str, Any] = {}
-    if alpha is not None and not (name.startswith("squeezenet")):
+    if alpha is not None and not name.startswith("squeezenet") and name not in \
+            catalog.SEED_CONFIGS:
         kw["alpha"] = alpha
     if input_size is not None:
         kw["input_size"] = input_size
@@ -502,7 +503,7 @@ def _multiple_of_32(value: Any, option: str, example: str) -> int:
 
 def check_options(opts: BenchOptions) -> None:
     """See :meth:`BenchOptions.check`."""
-    known = list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS)
+    known = list(catalog.INSTANCE_CONFIGS) + catalog.semantic_names()
     for name in opts.configs:
         if name not in known:
             raise ConfigError(f"--configs: unknown configuration {name!r}; known: "
@@ -535,7 +536,7 @@ def check_options(opts: BenchOptions) -> None:
             raise ConfigError(f"--semantic-size takes two positive sizes H W (multiples of 32, "
                               f"e.g. 512 1024), got {' '.join(map(str, opts.semantic_size))}")
         for name in opts.configs:
-            if name in catalog.SEMANTIC_CONFIGS:
+            if name in catalog.semantic_names():
                 try:
                     zoo_desc(name, opts.alpha, tuple(opts.semantic_size))
                 except ConfigError as exc:
@@ -682,7 +683,7 @@ def run_suite(opts: BenchOptions, progress: Callable[[str], None] | None = None
     zoo = []
     for name in opts.configs:
         size = (opts.input_size, opts.input_size)
-        if name in catalog.SEMANTIC_CONFIGS:
+        if name in catalog.semantic_names():
             size = (tuple(opts.semantic_size) if opts.semantic_size is not None
                     else catalog.describe(name).input_size)
         zoo.append((name, zoo_desc(name, opts.alpha, size)))

@@ -214,8 +214,10 @@ def cmd_suite(args: argparse.Namespace) -> int:
     # (then --model is needed: BenchOptions.check refuses a run with nothing to measure)
     if args.configs is None:
         configs = [] if args.model else ["ssd-isb-multi-shape"]
-    elif args.configs.strip().lower() == "all":
+    elif args.configs.strip().lower() == "all":  # the thesis's models
         configs = list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS)
+    elif args.configs.strip().lower() == "seeds":  # the seed systems (001, 004)
+        configs = list(catalog.SEED_CONFIGS)
     elif args.configs.strip().lower() in ("", "none"):
         configs = []
     else:
@@ -309,7 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy measured on --data, or for demo without --data on generated "
                         "held-out scenes")
     g.add_argument("--configs", default=None,
-                   help="'all', 'none', or comma-separated zoo names (default "
+                   help="'all' (the thesis's models), 'seeds' (ICNet, SegNet, hourglass of "
+                        "seeds 001/004), 'none', or comma-separated zoo names (default "
                         "ssd-isb-multi-shape; none with --model, which 'none' needs)")
     g.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
     g.add_argument("--precision", default="fp32,int8", help="comma list (default fp32,int8)")

@@ -52,12 +52,42 @@ def _is_squeezenet(name: str) -> bool:
 
 def _check_zoo_options(name: str, args: argparse.Namespace) -> None:
     """Refuse options that do not apply to zoo model ``name`` instead of ignoring them."""
-    if getattr(args, "isb_skip", None) is not None and name in catalog.SEMANTIC_CONFIGS:
-        raise ConfigError(f"--isb-skip applies to SSD-ISB models; {name} is a semantic (FCN) "
+    if getattr(args, "isb_skip", None) is not None and name not in catalog.INSTANCE_CONFIGS:
+        raise ConfigError(f"--isb-skip applies to SSD-ISB models; {name} is a semantic "
                           f"model: drop --isb-skip")
     if getattr(args, "alpha", None) is not None and _is_squeezenet(name):
         raise ConfigError(f"--alpha is MobileNet's depth multiplier; {name} is SqueezeNet, "
                           f"which has none: drop --alpha")
+    if getattr(args, "alpha", None) is not None and name in catalog.SEED_CONFIGS:
+        raise ConfigError(f"--alpha is MobileNet's depth multiplier; {name} has none: drop "
+                          f"--alpha (ICNet and SegNet-Basic widen with --filter-scale 2)")
+    arch = catalog.SEED_CONFIGS[name].architecture if name in catalog.SEED_CONFIGS else None
+    if getattr(args, "filter_scale", None) is not None and arch not in ("icnet",
+                                                                        "segnet-basic"):
+        raise ConfigError(f"--filter-scale applies to ICNet and SegNet-Basic, not {name}")
+    for option in ("stacks", "features", "joints"):
+        if getattr(args, option, None) is not None and arch != "hourglass":
+            raise ConfigError(f"--{option} applies to the hourglass models, not {name}")
+
+
+def _seed_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--filter-scale / --stacks / --features / --joints as describe() options."""
+    out: dict[str, Any] = {}
+    for option in ("filter_scale", "stacks", "features", "joints"):
+        value = getattr(args, option, None)
+        if value is not None:
+            out[option] = value
+    return out
+
+
+def add_seed_options(p: argparse.ArgumentParser) -> None:
+    """Options of the seed systems' models (refused for other models)."""
+    p.add_argument("--filter-scale", type=int, choices=(1, 2),
+                   help="ICNet / SegNet-Basic width: 2 doubles the filters (seed 001)")
+    p.add_argument("--stacks", type=int, help="hourglass modules (default 4)")
+    p.add_argument("--features", type=int, help="hourglass width (default 256)")
+    p.add_argument("--joints", type=int,
+                   help="hourglass joint-heatmap branch with N joints (24 for the parts data)")
 
 
 def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -66,20 +96,23 @@ def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from edge.models.stats import count_parameters, model_macs
     from edge.models.zoo import build_model
 
-    task_is_semantic = name in catalog.SEMANTIC_CONFIGS
-    options: dict[str, Any] = {}
+    task_is_semantic = name not in catalog.INSTANCE_CONFIGS
+    options: dict[str, Any] = _seed_options(args)
     if args.input_size is not None:
         options["input_size"] = tuple(args.input_size)
     if args.num_classes is not None:
         options["num_classes"] = args.num_classes
-    if args.alpha is not None and not _is_squeezenet(name):
+    if args.alpha is not None and not _is_squeezenet(name) and name not in catalog.SEED_CONFIGS:
         options["alpha"] = args.alpha
     if not task_is_semantic:
         options["isb_skip"] = args.isb_skip or DEFAULT_ISB_SKIP
     desc = catalog.describe(name, **options)
     with torch.device("meta"):  # shapes only: no weights are allocated or initialised
         model = build_model(desc)
-    params = count_parameters(model)
+    # the thesis counted as TensorFlow does (with BN moving statistics); the seed systems'
+    # reference counts (seed-systems.md 0.7) are PyTorch's parameters
+    seed = name in catalog.SEED_CONFIGS
+    params = sum(p.numel() for p in model.parameters()) if seed else count_parameters(model)
     thesis = catalog.thesis_params(desc)
     macs = model_macs(desc)
     return {
@@ -93,6 +126,7 @@ def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "params": params,
         "thesis_params": thesis,
         "params_vs_thesis_pct": None if thesis is None else round(100.0 * (params - thesis) / thesis, 2),
+        "params_convention": "pytorch" if seed else "tensorflow",
         "macs": macs["total"],
         "macs_detail": macs,
         "summary": catalog.summary(name),
@@ -111,7 +145,9 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         branches = " ".join(r["branches"]) if r["branches"] else "-"
         print(f"{r['name']:28} {r['task']:8} {r['alpha']:>5} {size:>9} {r['params']:>10,} "
               f"{thesis:>10} {diff:>7} {r['macs'] / 1e9:>7.2f}  {branches}")
-    print("\nparams: weights + biases + 4 per batch-norm channel (as TensorFlow counted them).\n"
+    print("\nparams: weights + biases + 4 per batch-norm channel (as TensorFlow counted them);\n"
+          "seed systems (ICNet, SegNet, hourglass): PyTorch's parameters (2 per BN channel), as\n"
+          "their reference counts (seed-systems.md 0.7), shown in the thesis column.\n"
           "SSD-ISB MACs: detector plus one box through every branch.")
 
 
@@ -166,7 +202,27 @@ def cmd_dataset_synth(args: argparse.Namespace) -> int:
     if args.images == 0 and args.video is None:
         raise ConfigError("nothing to do: give --images N (N >= 1) and/or --video FILE")
     summary: dict[str, Any] = {}
-    if args.images:
+    if args.kind != "street":
+        if args.video is not None:
+            raise ConfigError(f"--video writes street scenes; drop it with --kind {args.kind}")
+        if args.size == (640, 640):  # not given: the kind's own default
+            h, w = {"parts": (320, 320), "squares": (256, 256), "camvid": (360, 480)}[args.kind]
+    if args.images and args.kind == "parts":
+        from edge.data.parts import write_parts_dataset
+
+        summary["dataset"] = write_parts_dataset(args.out, args.images, (h, w), args.seed,
+                                                 overwrite=args.overwrite)
+    elif args.images and args.kind == "squares":
+        from edge.data.squares import write_squares_dataset
+
+        summary["dataset"] = write_squares_dataset(args.out, args.images, (h, w), args.seed,
+                                                   overwrite=args.overwrite)
+    elif args.images and args.kind == "camvid":
+        from edge.data.camvid import write_camvid_dataset
+
+        summary["dataset"] = write_camvid_dataset(args.out, args.images, (h, w), args.seed,
+                                                  overwrite=args.overwrite)
+    elif args.images:
         summary["dataset"] = write_dataset(args.out, args.images, (h, w), args.seed,
                                            workers=args.workers, overwrite=args.overwrite,
                                            keep=[args.video] if args.video else [])
@@ -189,6 +245,7 @@ def _description_for_training(args: argparse.Namespace, class_names: tuple[str, 
             options["alpha"] = args.alpha
         if args.model in catalog.INSTANCE_CONFIGS:
             options["isb_skip"] = args.isb_skip or DEFAULT_ISB_SKIP
+        options.update(_seed_options(args))
         return catalog.describe(args.model, **options)
     desc = read_description(args.model)
     _check_zoo_options(desc.name, args)
@@ -279,7 +336,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                       accumulate=args.accumulate, seed=args.seed, workers=args.workers,
                       device=device, augment=not args.no_augment,
                       mask_weight=args.mask_weight, threads=args.threads,
-                      checkpoint_every=args.checkpoint_every)
+                      checkpoint_every=args.checkpoint_every,
+                      class_weights=args.class_weights, loss_form=args.loss_form,
+                      swap_lr=not args.no_swap_lr, progressive=args.progressive,
+                      joint_weight=args.joint_weight, eval_every=args.eval_every)
+    if task == "instance":
+        for flag, given in (("--class-weights", args.class_weights != "none"),
+                            ("--loss-form", args.loss_form != "outer"),
+                            ("--no-swap-lr", args.no_swap_lr), ("--progressive",
+                                                                args.progressive),
+                            ("--val", args.val is not None)):
+            if given:
+                raise ConfigError(f"{flag} is for semantic models; drop it for SSD-ISB")
     check_config(cfg)
     if task == "instance":
         reader: Any = open_instances(args.data, args.categories or names)
@@ -287,7 +355,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         reader = open_semantic(args.data, args.split)
     desc = _description_for_training(args, tuple(reader.class_names))
     _check_out_folder(Path(args.out), desc, resume)
-    summary = train(desc, reader, args.out, cfg, init=init, resume=resume)
+    val_reader = open_semantic(args.val, "val") if args.val else None
+    summary = train(desc, reader, args.out, cfg, init=init, resume=resume,
+                    val_reader=val_reader)
     summary["model"] = desc.name
     if not is_main_process():  # under torchrun only rank 0 reports
         return 0
@@ -653,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="number of classes, at least 1 "
                                                    "(default 19 / 1)")
     add_input_size(p, "network input height and width (multiples of 32)")
+    add_seed_options(p)
     p.set_defaults(handler=cmd_models)
 
     p = sub.add_parser("dataset", help="generate datasets", description="Generate datasets.")
@@ -669,12 +740,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "never mix; anything else in the folder makes it refuse (nothing is "
                     "removed). Any other non-empty folder is always refused.")
     p.add_argument("--out", default="synth", help="output folder (default ./synth)")
+    p.add_argument("--kind", choices=("street", "parts", "squares", "camvid"), default="street",
+                   help="street: scenes with person instances (default); parts: person-"
+                        "centred crops with SURREAL's 25 body-part ids and 24 joints (seed "
+                        "001; 320x320); squares: seed 004's two-class toy set (256x256); "
+                        "camvid: street scenes in CamVid's 11 classes (seed 004; 360x480)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous synthetic dataset in --out (see above)")
     p.add_argument("--images", type=int, default=0,
                    help="number of images (0: none, then --video is needed)")
     p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), default=(640, 640),
-                   help="image height and width (default 640 640)")
+                   help="image height and width (default 640 640; parts 320 320, squares "
+                        "256 256, camvid 360 480)")
     p.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default 0)")
     p.add_argument("--video", metavar="FILE", help="also write a moving scene as an mp4 video")
     p.add_argument("--frames", type=int, default=300,
@@ -727,6 +804,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int,
                    help="steps between checkpoints, at least 1 (default 500; the last step "
                         "is always saved)")
+    add_seed_options(p)
+    p.add_argument("--class-weights", choices=("none", "w1", "w2"), default="none",
+                   help="semantic class weighting (seed 001): w1 = 1 - frequency, w2 = "
+                        "exponential; from the training set's per-class pixel counts")
+    p.add_argument("--loss-form", choices=("outer", "direct"), default="outer",
+                   help="outer: w_y x CE; direct: CE of the logits scaled by w (seed 001)")
+    p.add_argument("--no-swap-lr", action="store_true",
+                   help="mirror body parts WITHOUT swapping left/right ids (seed 001's "
+                        "reader; reproduces its bad augmentation result)")
+    p.add_argument("--progressive", action="store_true",
+                   help="hourglass: coarse-to-fine ground truth per stack (seed 001, exp. 1)")
+    p.add_argument("--joint-weight", type=float, help="hourglass joint-heatmap loss weight "
+                                                      "(default 1)")
+    p.add_argument("--val", metavar="DIR", help="validation set for --eval-every")
+    p.add_argument("--eval-every", type=int, metavar="N",
+                   help="log validation mIoU every N steps into train_log.jsonl (needs --val)")
     p.add_argument("--init", help="weights on disk to start from (edge-seg file, state dict, "
                                   "torchvision SqueezeNet 1.1)")
     p.add_argument("--resume", help=".pt checkpoint to resume")

@@ -107,8 +107,12 @@ def fit_instances(sample: InstanceSample, size: tuple[int, int],
 
 def fit_semantic(sample: SemanticSample, size: tuple[int, int],
                  rng: np.random.Generator | None = None,
-                 cfg: AugmentConfig | None = None) -> SemanticSample:
-    """As :func:`fit_instances` for a label map (padding is labelled ignore)."""
+                 cfg: AugmentConfig | None = None, swap_lr: np.ndarray | None = None,
+                 joint_swap: np.ndarray | None = None) -> SemanticSample:
+    """As :func:`fit_instances` for a label map (padding is labelled ignore). A mirrored
+    sample's ids go through ``swap_lr`` (a 256-entry LUT: body parts' left and right trade
+    places, as a mirror demands; seed 001's reader did not, which corrupted its labels),
+    and its joints through ``joint_swap`` (a permutation of the joint rows)."""
     cv2 = require("cv2", "augmentation")
     h, w = size
     m = _choose_warp(sample.image.shape[:2], size, rng, cfg)
@@ -116,6 +120,22 @@ def fit_semantic(sample: SemanticSample, size: tuple[int, int],
                            borderMode=cv2.BORDER_REFLECT)
     labels = cv2.warpAffine(sample.labels, m, (w, h), flags=cv2.INTER_NEAREST,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE_LABEL)
+    mirrored = bool(m[0, 0] < 0)
+    if mirrored and swap_lr is not None:
+        labels = swap_lr[labels]
+    joints = None
+    if sample.joints is not None:
+        joints = sample.joints.astype(np.float32).copy()
+        # pixel centres: the warp maps continuous coordinates u + 0.5
+        xy1 = np.concatenate([joints[:, :2] + 0.5, np.ones((len(joints), 1), np.float32)], 1)
+        joints[:, :2] = xy1 @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+        joints[:, :2] -= 0.5
+        if mirrored and joint_swap is not None:
+            joints = joints[joint_swap]
+        inside = ((joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0)
+                  & (joints[:, 1] <= h - 1))
+        joints[:, 2] = np.where(inside, joints[:, 2], 0.0)
     if rng is not None:
         image = _photometric(image, cfg or AugmentConfig(), rng)
-    return SemanticSample(image=image, labels=labels, file_name=sample.file_name)
+    return SemanticSample(image=image, labels=labels, file_name=sample.file_name,
+                          joints=joints)

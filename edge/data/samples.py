@@ -31,11 +31,13 @@ class InstanceSample:
 
 @dataclass
 class SemanticSample:
-    """One image with a per-pixel class map: labels (H, W) uint8, 255 = ignore."""
+    """One image with a per-pixel class map: labels (H, W) uint8, 255 = ignore; ``joints``
+    (J, 3) x, y, visible in image pixels where the dataset has them (body parts)."""
 
     image: np.ndarray
     labels: np.ndarray
     file_name: str = ""
+    joints: np.ndarray | None = None
 
 
 IGNORE_LABEL = 255

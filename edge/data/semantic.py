@@ -34,13 +34,23 @@ class SemanticFolder:
     """Pairs of images and label maps, as a sequence of :class:`SemanticSample`."""
 
     def __init__(self, pairs: list[tuple[Path, Path]], class_names: tuple[str, ...],
-                 lut: np.ndarray | None, source: str) -> None:
+                 lut: np.ndarray | None, source: str, meta: dict | None = None,
+                 joints: dict[str, np.ndarray] | None = None) -> None:
         if not pairs:
             raise DatasetError(f"{source}: no image/label pairs found")
         self.pairs = pairs
         self.class_names = class_names
         self.lut = lut
         self.source = source
+        meta = meta or {}
+        # per-class pixel counts (class weighting), the left/right id swap for mirroring
+        # and, for body parts, the joints' swap (from semantic.json, when the set has them)
+        self.histogram = (np.asarray(meta["histogram"], np.float64)
+                          if isinstance(meta.get("histogram"), list) else None)
+        self.swap_lr = _lut_from(meta.get("swap_lr"), len(class_names), source)
+        self.joint_swap = (np.asarray(meta["joint_swap"], np.int64)
+                           if isinstance(meta.get("joint_swap"), list) else None)
+        self.joints = joints or {}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -55,7 +65,21 @@ class SemanticFolder:
                                f"{img_path.name}, got shape {labels.shape}")
         if self.lut is not None:
             labels = self.lut[labels]
-        return SemanticSample(image=image, labels=labels.astype(np.uint8), file_name=img_path.name)
+        return SemanticSample(image=image, labels=labels.astype(np.uint8),
+                              file_name=img_path.name, joints=self.joints.get(img_path.stem))
+
+
+def _lut_from(swap, classes: int, source: str) -> np.ndarray | None:
+    """A 256-entry uint8 LUT from a class permutation (255 stays 255), or None."""
+    if swap is None:
+        return None
+    perm = np.asarray(swap, np.int64)
+    if perm.shape != (classes,) or sorted(perm.tolist()) != list(range(classes)):
+        raise DatasetError(f"{source}/semantic.json: swap_lr must be a permutation of the "
+                           f"{classes} class ids")
+    lut = np.arange(256, dtype=np.uint8)
+    lut[:classes] = perm
+    return lut
 
 
 def label_folder(root: str | Path) -> SemanticFolder:
@@ -69,7 +93,15 @@ def label_folder(root: str | Path) -> SemanticFolder:
     labels = {p.stem: p for p in (root / meta.get("labels", "labels")).glob("*.png")}
     images = sorted((root / meta.get("images", "images")).iterdir())
     pairs = [(p, labels[p.stem]) for p in images if p.stem in labels]
-    return SemanticFolder(pairs, tuple(meta["classes"]), None, str(root))
+    joints = None
+    if (root / "joints.json").is_file():  # body parts: 2D joints per image
+        try:
+            raw = json.loads((root / "joints.json").read_text())
+            joints = {k: np.asarray(v, np.float32).reshape(-1, 3) for k, v in raw.items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DatasetError(f"{root / 'joints.json'}: not {{image stem: [[x, y, visible], "
+                               f"...]}} ({exc})") from exc
+    return SemanticFolder(pairs, tuple(meta["classes"]), None, str(root), meta, joints)
 
 
 def cityscapes(root: str | Path, split: str = "val") -> SemanticFolder:

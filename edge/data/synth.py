@@ -381,7 +381,7 @@ def _render_record(args: tuple[int, int, tuple[int, int], str]) -> dict:
 
 GENERATOR = "edge-seg synth"
 _COCO_DESCRIPTION = "edge-seg synthetic scenes"
-_OWNED_TOP = ("annotations.json", "semantic.json")
+_OWNED_TOP = ("annotations.json", "semantic.json", "joints.json")  # joints: kind parts
 _OWNED_IN = {"images": ".jpg", "labels": ".png"}
 
 

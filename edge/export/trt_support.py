@@ -34,6 +34,15 @@ _COMMON_OPS = frozenset({
 })  # fmt: skip
 
 
+# Pooling switches (SegNet): onnx-tensorrt's tables (8.4, 8.5, 10.x) list MaxUnpool as
+# unsupported and MaxPool's Indices output as unsupported. The index-free rewrite in
+# edge.models.unpool emits only MaxPool (1 output), Slice, Greater/GreaterOrEqual/And,
+# Where, Resize (nearest), Equal and Constant (plus Tile/Expand/ConstantOfShape when not
+# constant-folded), all already in the table.
+_UNPOOL_HINT = ("export with the index-free unpooling (edge.models.unpool: MaxPool2x2/"
+                "Unpool2x2 inside export_mode(model)), which TensorRT can parse")
+
+
 @dataclass(frozen=True)
 class TrtRelease:
     name: str
@@ -98,7 +107,9 @@ def check_model(path: str) -> CheckReport:
         if node.op_type in ("Conv", "ConvTranspose") and node.input[1] not in constants:
             found.append((where, "weights are not constant"))
         if node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1:
-            found.append((where, "MaxPool Indices output is unsupported"))
+            found.append((where, f"MaxPool Indices output is unsupported; {_UNPOOL_HINT}"))
+        if node.op_type == "MaxUnpool":
+            found.append((where, f"MaxUnpool is unsupported; {_UNPOOL_HINT}"))
         if node.op_type == "Resize":
             mode = attrs.get("mode", b"nearest")
             mode = mode.decode() if isinstance(mode, bytes) else mode

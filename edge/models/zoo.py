@@ -14,10 +14,26 @@ from .ssd_isb import SSDISB
 
 
 def build_model(desc: ModelDescription) -> nn.Module:
-    """``nn.Module`` for ``desc``: an :class:`FCNSegmenter` or an :class:`SSDISB`."""
-    if desc.task == "semantic":
+    """``nn.Module`` for ``desc``: an :class:`SSDISB`, an :class:`FCNSegmenter`, or one of the
+    seed systems (ICNet, SegNet-Basic, SegNet, the toy SegNet, Stacked Hourglass), whose
+    ``forward`` gives logits at the input size and ``forward_train`` every supervised
+    output (see :mod:`edge.train.seg_losses`)."""
+    if desc.task == "instance":
+        return SSDISB(desc)
+    arch = desc.architecture
+    if arch == "fcn":
         return FCNSegmenter(desc)
-    return SSDISB(desc)
+    if arch == "icnet":
+        from .icnet import ICNet
+
+        return ICNet(desc)
+    if arch == "hourglass":
+        from .hourglass import StackedHourglass
+
+        return StackedHourglass(desc)
+    from .segnet import SegNet, SegNetBasic, SegNetToy
+
+    return {"segnet-basic": SegNetBasic, "segnet": SegNet, "segnet-toy": SegNetToy}[arch](desc)
 
 
 def create(name: str, **options: Any) -> tuple[ModelDescription, nn.Module]:

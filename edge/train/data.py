@@ -40,12 +40,25 @@ class InstanceBatches(_Batches):
 
 
 class SemanticBatches(_Batches):
-    """Items: ``image`` (3, H, W) float32 and ``labels`` (H, W) int64 (255 = ignore)."""
+    """Items: ``image`` (3, H, W) float32, ``labels`` (H, W) int64 (255 = ignore) and, for
+    datasets with joints, ``joints`` (J, 3) in network-input pixels. Mirroring swaps the
+    reader's left/right ids (``swap_lr``) unless ``swap`` is False (seed 001's bug, kept
+    to reproduce its result)."""
+
+    def __init__(self, reader, desc: ModelDescription, augment: bool, seed: int = 0,
+                 cfg: AugmentConfig | None = None, swap: bool = True) -> None:
+        super().__init__(reader, desc, augment, seed, cfg)
+        self.swap_lr = getattr(reader, "swap_lr", None) if swap else None
+        self.joint_swap = getattr(reader, "joint_swap", None) if swap else None
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        s = fit_semantic(self.reader[index], self.desc.input_size, self._rng(index), self.cfg)
-        return {"image": preprocess(s.image, self.desc), "labels": s.labels.astype(np.int64),
+        s = fit_semantic(self.reader[index], self.desc.input_size, self._rng(index), self.cfg,
+                         self.swap_lr, self.joint_swap)
+        item = {"image": preprocess(s.image, self.desc), "labels": s.labels.astype(np.int64),
                 "index": index}
+        if s.joints is not None:
+            item["joints"] = s.joints
+        return item
 
 
 def collate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

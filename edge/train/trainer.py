@@ -31,7 +31,7 @@ from edge.models.zoo import build_model
 
 from .checkpoint import load_pretrained, save_checkpoint, save_weights
 from .data import InstanceBatches, SemanticBatches, collate
-from .losses import mask_loss, semantic_loss, ssd_loss
+from .losses import mask_loss, ssd_loss
 from .targets import mask_jobs, ssd_targets
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,13 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 20
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    # semantic models (seed 001): class weighting, its form, mirroring, hourglass options
+    class_weights: str = "none"  # none | w1 (1 - frequency) | w2 (exponential)
+    loss_form: str = "outer"  # outer: w_y * CE; direct: CE of the logits scaled by w
+    swap_lr: bool = True  # mirroring swaps left/right part ids (False: seed 001's bug)
+    progressive: bool = False  # hourglass: coarse-to-fine ground truth per stack
+    joint_weight: float = 1.0  # hourglass joint-heatmap loss weight (models with joints)
+    eval_every: int = 0  # validation mIoU every N steps (needs a validation reader)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -132,6 +139,14 @@ def check_config(cfg: TrainConfig) -> None:
                           f"{cfg.mask_weight}")
     if cfg.log_every < 1:
         raise ConfigError(f"log_every must be at least 1, got {cfg.log_every}")
+    if cfg.class_weights not in ("none", "w1", "w2"):
+        raise ConfigError(f"--class-weights takes none, w1 or w2, got {cfg.class_weights!r}")
+    if cfg.loss_form not in ("outer", "direct"):
+        raise ConfigError(f"--loss-form takes outer or direct, got {cfg.loss_form!r}")
+    if cfg.eval_every < 0:
+        raise ConfigError(f"--eval-every must be 0 or more, got {cfg.eval_every}")
+    if not cfg.joint_weight >= 0:
+        raise ConfigError(f"--joint-weight must be 0 or more, got {cfg.joint_weight}")
 
 
 def _guard_single_value_batchnorm(model: nn.Module) -> int:
@@ -212,17 +227,108 @@ class _InstanceStep:
                 "mask": mask}
 
 
-def _semantic_step(model: nn.Module, batch: list[dict[str, Any]], device: torch.device,
-                   rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    images = _images(batch, device)
-    labels = torch.from_numpy(np.stack([b["labels"] for b in batch])).to(device)
-    loss = semantic_loss(model(images), labels)
-    return {"loss": loss, "ce": loss}
+class _TrainForward(nn.Module):
+    """Runs ``forward_train`` through ``forward`` so DistributedDataParallel (which hooks
+    ``forward``) synchronises the seed models' multi-output training."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.model.forward_train(x)
+
+
+class _SemanticStep:
+    """Per-pixel cross-entropy: plain (the FCNs), or per supervised output of the seed
+    models (ICNet's three branches 0.16/0.4/1.0, one per hourglass stack, with the
+    progressive coarse-to-fine ground truth if asked), with the class weighting W1/W2 in
+    its outer or direct form, plus the hourglass's joint-heatmap MSE."""
+
+    def __init__(self, desc: ModelDescription, cfg: TrainConfig,
+                 weights: np.ndarray | None) -> None:
+        from .seg_losses import progressive_luts
+
+        self.weights = None if weights is None else torch.from_numpy(
+            np.asarray(weights, np.float32))
+        self.form = cfg.loss_form
+        if cfg.progressive and desc.architecture != "hourglass":
+            raise ConfigError(f"{desc.name}: --progressive gives each hourglass stack its own "
+                              f"ground-truth level; {desc.architecture} has no stacks")
+        self.levels = progressive_luts(desc.stacks) if cfg.progressive else None
+        self.joint_weight = cfg.joint_weight
+
+    def __call__(self, model: nn.Module, batch: list[dict[str, Any]], device: torch.device,
+                 rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        from .seg_losses import joint_heatmaps, joint_loss, multi_output_loss
+
+        images = _images(batch, device)
+        labels = torch.from_numpy(np.stack([b["labels"] for b in batch])).to(device)
+        weights = None if self.weights is None else self.weights.to(device)
+        out = model(images)
+        if isinstance(out, torch.Tensor):
+            out = {"outputs": [(out, 1.0)], "joints": None}
+        total, per = multi_output_loss(out["outputs"], labels, weights, self.form, self.levels)
+        parts = {"ce": total.detach()}
+        if len(per) > 1:
+            parts.update({f"ce{i}": v.detach() for i, v in enumerate(per)})
+        pred = out.get("joints")
+        if pred is not None and all("joints" in b for b in batch):
+            h, w = images.shape[-2:]
+            scale = torch.tensor([pred.shape[-1] / w, pred.shape[-2] / h, 1.0])
+            joints = torch.from_numpy(np.stack([b["joints"] for b in batch])) * scale
+            target = joint_heatmaps(joints.to(device), tuple(pred.shape[-2:]))
+            jl = joint_loss(pred, target)
+            total = total + self.joint_weight * jl
+            parts["joints"] = jl.detach()
+        return {"loss": total, **parts}
+
+
+def validate(model: nn.Module, desc: ModelDescription, reader, device: torch.device,
+             limit: int = 64) -> dict[str, float]:
+    """mIoU and pixel accuracy of ``model`` on up to ``limit`` validation images, each
+    stretched to the input size (as evaluation does); the model is left in train mode."""
+    from edge.data.augment import fit_semantic
+    from edge.evaluate.semantic import ConfusionMatrix
+    from edge.preprocess import preprocess
+
+    cm = ConfusionMatrix(desc.num_classes)
+    model.eval()
+    with torch.no_grad():
+        for i in range(min(limit, len(reader))):
+            s = fit_semantic(reader[i], desc.input_size)
+            x = torch.from_numpy(preprocess(s.image, desc))[None].to(device)
+            pred = model(x).argmax(1)[0].cpu().numpy()
+            cm.update(s.labels, pred)
+    model.train()
+    m = cm.metrics()
+    return {"val_mIoU": float(m["mIoU"]), "val_pixel_accuracy": float(m["pixel_accuracy"])}
+
+
+def semantic_class_weights(reader, desc: ModelDescription, cfg: TrainConfig
+                           ) -> np.ndarray | None:
+    """Seed 001's class weights from the training set's per-class pixel counts (the
+    dataset's ``histogram``, else counted from its label maps), or None."""
+    if cfg.class_weights == "none":
+        return None
+    from .seg_losses import class_weights
+
+    hist = getattr(reader, "histogram", None)
+    if hist is None or len(hist) != desc.num_classes:
+        hist = np.zeros(desc.num_classes, np.float64)
+        for i in range(len(reader)):
+            lab = reader[i].labels
+            hist += np.bincount(lab[lab < desc.num_classes].ravel(),
+                                minlength=desc.num_classes)[:desc.num_classes]
+    w = class_weights(hist, cfg.class_weights)
+    log.info("class weights %s (%s form): %s", cfg.class_weights, cfg.loss_form,
+             np.array2string(np.asarray(w), precision=3))
+    return w
 
 
 def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
           init: str | Path | None = None, resume: str | Path | None = None,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, val_reader=None) -> dict[str, Any]:
     """Train ``desc`` on ``reader`` and write ``last.pt``, ``weights.npz`` and
     ``train_log.jsonl`` to ``out_dir``. Returns a summary of the run."""
     from tqdm import tqdm
@@ -272,12 +378,14 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
         dataset: Any = InstanceBatches(reader, desc, cfg.augment, cfg.seed)
         step_fn: Any = _InstanceStep(desc, cfg)
     else:
-        dataset = SemanticBatches(reader, desc, cfg.augment, cfg.seed)
-        step_fn = _semantic_step
-    net: nn.Module = model
+        dataset = SemanticBatches(reader, desc, cfg.augment, cfg.seed, swap=cfg.swap_lr)
+        step_fn = _SemanticStep(desc, cfg, semantic_class_weights(reader, desc, cfg))
+    net: nn.Module = _TrainForward(model) if hasattr(model, "forward_train") else model
+    if cfg.eval_every and val_reader is None:
+        raise ConfigError("--eval-every needs a validation set (--val DIR)")
     if world > 1:
         net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
+            net, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True)
 
     per_epoch = max(1, len(dataset) // (cfg.batch_size * world))
@@ -332,11 +440,14 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
         history.append(parts)
         bar.set_postfix(loss=f"{parts['loss']:.3f}")
         done = step + 1
-        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or (
+                cfg.eval_every and done % cfg.eval_every == 0)):
             recent = history[-cfg.log_every:]
             row = {"step": done, "lr": sched.get_last_lr()[0], "epoch": epoch,
                    "seconds": round(time.time() - t0, 1),
                    **{k: float(np.mean([h[k] for h in recent])) for k in recent[0]}}
+            if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+                row.update(validate(model, desc, val_reader, device))
             with log_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
