@@ -126,10 +126,9 @@ def fit_semantic(sample: SemanticSample, size: tuple[int, int],
     joints = None
     if sample.joints is not None:
         joints = sample.joints.astype(np.float32).copy()
-        # pixel centres: the warp maps continuous coordinates u + 0.5
-        xy1 = np.concatenate([joints[:, :2] + 0.5, np.ones((len(joints), 1), np.float32)], 1)
-        joints[:, :2] = xy1 @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
-        joints[:, :2] -= 0.5
+        # the warp maps pixel indices to pixel indices (centres to centres)
+        joints[:, :2] = joints[:, :2] @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(
+            np.float32)
         if mirrored and joint_swap is not None:
             joints = joints[joint_swap]
         inside = ((joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0)
