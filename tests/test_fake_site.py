@@ -230,3 +230,27 @@ def test_a_context_left_pushed_at_exit_is_an_error_as_in_pycuda(site) -> None:
     clean = python(site, XAVIER, ["-c", code.format("cuda.Context.pop(); ctx.detach()")])
     assert clean.returncode == 0 and clean.stderr == "", clean.stderr
 
+
+
+@pytest.mark.parametrize("model, size", [("segnet-basic", 64), ("icnet", 128),
+                                         ("hourglass-edge", 128)])
+def test_seed_models_build_as_engines_and_run_on_the_fake_device(site, model, size) -> None:
+    """The seed systems' exports (the index-free unpooling, ICNet's static pyramid) build as
+    FP16 and INT8-from-cache engines on TensorRT 10.3 and run through edge-run's TensorRT
+    backend."""
+    export = site["work"] / f"{model}-export"
+    extra = ["--stacks", "1", "--features", "16"] if model.startswith("hourglass") else []
+    if not (export / "manifest.json").is_file():
+        ok(cli(site, ORIN, "edge.cli.build", "export", "--model", model, "--input-size",
+               str(size), str(size), "--out", str(export), "--no-fp16", *extra))
+    engines = site["work"] / f"{model}-engines"
+    ok(cli(site, ORIN, "edge.cli.build", "engine", "--export", str(export), "--precision",
+           "fp16", "--out", str(engines)))
+    folder = json.loads((engines / "engines.json").read_text())
+    assert [e["role"] for e in folder["engines"]] == ["model"]
+    run = ok(cli(site, ORIN, "edge.cli.run", "--model", str(engines), "--backend", "tensorrt",
+                 "--precision", "fp16", "--images", str(site["images"]), "--headless",
+                 "--frames", "2", "--json", str(site["work"] / f"{model}.jsonl")))
+    assert "fake pycuda:" not in run.stderr
+    lines = (site["work"] / f"{model}.jsonl").read_text().splitlines()
+    assert len(lines) == 2

@@ -473,10 +473,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         options: dict[str, Any] = {}
         if args.input_size is not None:
             options["input_size"] = tuple(args.input_size)
+        _check_zoo_options(args.model, args)
+        options.update(_seed_options(args))
         desc = catalog.describe(args.model, **options)
         model = build_model(desc).eval()
         log.warning("exporting %s with random weights (a zoo name, not a checkpoint)", desc.name)
     else:
+        if _seed_options(args):
+            raise ConfigError(f"--filter-scale/--stacks/--features/--joints shape a zoo model; "
+                              f"{args.model} keeps the ones it was trained with: drop them")
         desc, model, _ = load_model(args.model)
         if args.input_size is not None and tuple(args.input_size) != desc.input_size:
             desc = desc.replace(input_size=tuple(args.input_size))
@@ -864,6 +869,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(random weights)")
     p.add_argument("--out", required=True, help="export folder")
     add_input_size(p, "export at another input size (multiples of 32)")
+    add_seed_options(p)
     p.add_argument("--opset", type=int, default=17,
                    help=f"ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default 17: TensorRT 8.6 "
                         f"parses up to 17)")
