@@ -28,7 +28,7 @@ def run_bare(code: str) -> subprocess.CompletedProcess:
 
 # Modules that are PyTorch code by nature; importing them without torch must fail with
 # MissingDependencyError (tested below), everything else must import.
-TORCH_MODULES = ("edge.models", "edge.train.losses", "edge.train.trainer")
+TORCH_MODULES = ("edge.models", "edge.train.losses", "edge.train.seg_losses", "edge.train.trainer")
 
 
 def lean_modules() -> list[str]:
@@ -58,7 +58,8 @@ def test_every_lean_module_imports_without_optional_libraries() -> None:
     assert result == {"failed": {}, "loaded": []}
 
 
-@pytest.mark.parametrize("module", ["edge.models.zoo", "edge.train.trainer", "edge.train.losses"])
+@pytest.mark.parametrize("module", ["edge.models.zoo", "edge.train.trainer", "edge.train.losses",
+                                    "edge.train.seg_losses"])
 def test_torch_modules_without_torch_say_how_to_install_it(module: str) -> None:
     proc = run_bare(f"""
         from edge.errors import MissingDependencyError
