@@ -126,10 +126,12 @@ class _SeedConfig:
 
 
 SEED_CONFIGS: dict[str, _SeedConfig] = {
-    "icnet": _SeedConfig("icnet", (("filter_scale", 1),), (384, 384), PARTS_CLASSES, 6_710_000,
+    "icnet": _SeedConfig("icnet", (("filter_scale", 1), ("output_stride", 4)), (384, 384),
+                         PARTS_CLASSES, 6_710_000,
                          "001", "ICNet (ICNet_BN), filter_scale 1: three cascade branches, CFF, "
                                 "static pyramid pooling"),
-    "icnet-fs2": _SeedConfig("icnet", (("filter_scale", 2),), (384, 384), PARTS_CLASSES,
+    "icnet-fs2": _SeedConfig("icnet", (("filter_scale", 2), ("output_stride", 4)), (384, 384),
+                             PARTS_CLASSES,
                              26_755_000, "001", "ICNet, filter_scale 2 (the seed's 'doubled "
                                                 "filters')"),
     "segnet-basic": _SeedConfig("segnet-basic", (("upsample", "indices"),), (320, 320),

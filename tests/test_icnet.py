@@ -45,7 +45,16 @@ def test_forward_and_train_shapes() -> None:
     model = small_model().eval()
     x = torch.randn(1, 3, *SMALL)
     with torch.no_grad():
-        assert tuple(model(x).shape) == (1, 5, *SMALL)
+        # the zoo's ICNet gives logits at 1/4 (the runtime upsamples the labels) ...
+        assert tuple(model(x).shape) == (1, 5, SMALL[0] // 4, SMALL[1] // 4)
+        quarter = model(x)
+        # ... and output_stride 1 upsamples them x4 in the graph, as the seed's code
+        model.desc = model.desc.replace(output_stride=1)
+        full = model(x)
+        assert tuple(full.shape) == (1, 5, *SMALL)
+        assert torch.allclose(full, F.interpolate(quarter, size=SMALL, mode="bilinear",
+                                                  align_corners=True), atol=1e-5)
+        model.desc = model.desc.replace(output_stride=4)
         out = model.forward_train(x)
     assert out["joints"] is None
     h, w = SMALL

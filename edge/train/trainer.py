@@ -299,6 +299,12 @@ def validate(model: nn.Module, desc: ModelDescription, reader, device: torch.dev
             s = fit_semantic(reader[i], desc.input_size)
             x = torch.from_numpy(preprocess(s.image, desc))[None].to(device)
             pred = model(x).argmax(1)[0].cpu().numpy()
+            if pred.shape != s.labels.shape:  # logits below the input size (ICNet's 1/4):
+                h, w = pred.shape  # nearest, pixel centres, as the runtime upsamples labels
+                fh, fw = s.labels.shape
+                rows = ((np.arange(fh) + 0.5) * h / fh).astype(np.int64)
+                cols = ((np.arange(fw) + 0.5) * w / fw).astype(np.int64)
+                pred = pred[rows[:, None], cols[None, :]]
             cm.update(s.labels, pred)
     model.train()
     m = cm.metrics()
