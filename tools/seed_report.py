@@ -82,14 +82,14 @@ def bench_lines(bench: dict | None, names: tuple[str, ...]) -> list[str]:
     out = ["", "Speed and memory on this machine (`edge-bench`, ONNX Runtime on 2 cores, random "
                 "weights, each model at its seed's input size; FPS is end to end: decode, "
                 "pre-processing, network, argmax, rendering):", "",
-           "| model | precision | input | FPS | network ms | GMAC | params | model RSS MB | "
+           "| model | precision | input | FPS | network ms | GMAC | params | weights MB | "
            "activations MB |", "|---|---|---|---|---|---|---|---|---|"]
     for row in bench["rows"]:
         if row["config"] in names and row.get("peer") is None:
             size = "x".join(str(v) for v in row["input_size"])
             out.append(f"| {row['config']} | {row['precision']} | {size} | {row['fps']:.1f} | "
                        f"{row['stages_ms']['network']['p50']:.1f} | {row['gmacs']:.2f} | "
-                       f"{row['params']:,} | {row['model_rss_mb']:.0f} | "
+                       f"{row['params']:,} | {row['file_mb']:.1f} | "
                        f"{row['activation_mb']:.0f} |")
     return out
 
