@@ -180,37 +180,21 @@ def write_camvid_dataset(out, images: int, size: tuple[int, int] = (360, 480), s
     ``semantic.json`` with kind ``camvid`` and the class histogram). Output-folder rule
     as :func:`edge.data.synth.prepare_output`."""
     import json
-    from pathlib import Path
 
     from tqdm import tqdm
 
     from edge import atomic
-    from edge.errors import ConfigError
     from edge.palette import class_colours
 
-    from .synth import GENERATOR, prepare_output, scene_seed
+    from .synth import scene_seed, start_label_folder, write_pair
 
-    cv2 = require("cv2", "the CamVid-like generator")
-    if images < 1:
-        raise ConfigError(f"--images must be at least 1, got {images}")
-    if seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
-    root = Path(out)
-    removed = prepare_output(root, overwrite)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
-    meta = {"classes": list(CAMVID_CLASSES), "kind": "camvid", "ignore_label": IGNORE_LABEL,
-            "images": "images", "labels": "labels", "generator": GENERATOR, "seed": seed,
-            "size": list(size), "palette_bgr": class_colours(CAMVID_CLASSES).tolist()}
-    atomic.write_text(root / "semantic.json", json.dumps(meta, indent=1))
+    root, removed, meta = start_label_folder(out, images, seed, overwrite, {
+        "classes": list(CAMVID_CLASSES), "kind": "camvid", "size": list(size),
+        "palette_bgr": class_colours(CAMVID_CLASSES).tolist()})
     hist = np.zeros(len(CAMVID_CLASSES), np.int64)
     for i in tqdm(range(images), desc="camvid", unit="img", disable=None if progress else True):
         image, labels = render_camvid(scene_seed(seed, i), tuple(size))
-        name = f"{i:06d}"
-        if not cv2.imwrite(str(root / "images" / f"{name}.jpg"), image,
-                           [cv2.IMWRITE_JPEG_QUALITY, 95]) or \
-                not cv2.imwrite(str(root / "labels" / f"{name}.png"), labels):
-            raise OSError(f"cannot write {root}/images/{name}.jpg or its label")
+        write_pair(root, i, image, labels)
         hist += np.bincount(labels.ravel(), minlength=len(CAMVID_CLASSES))[: len(hist)]
     meta["histogram"] = hist.tolist()
     atomic.write_text(root / "semantic.json", json.dumps(meta, indent=1))

@@ -480,16 +480,12 @@ def _paint(cv2, rng: np.random.Generator, p: Person, img: np.ndarray, lab: np.nd
 
 def _write_sample(args: tuple[int, int, tuple[int, int], str]) -> tuple[np.ndarray, list, str]:
     """Render and write sample ``index``: (label histogram, joints rows, facing)."""
-    from .synth import scene_seed
+    from .synth import scene_seed, write_pair
 
-    cv2 = require("cv2", "the synthetic part generator")
     seed, index, size, out = args
     image, labels, joints, person = render_person(
         np.random.default_rng(scene_seed(seed, index)), size)
-    name = f"{index:06d}"
-    if not cv2.imwrite(f"{out}/images/{name}.jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95]) or \
-            not cv2.imwrite(f"{out}/labels/{name}.png", labels):
-        raise OSError(f"cannot write {out}/images/{name}.jpg or its label")
+    write_pair(out, index, image, labels)
     hist = np.bincount(labels.ravel(), minlength=len(PARTS_CLASSES))[: len(PARTS_CLASSES)]
     rows = [[round(float(x), 2), round(float(y), 2), int(v)] for x, y, v in joints]
     return hist, rows, person.facing
@@ -508,32 +504,21 @@ def write_parts_dataset(out, images: int, size: tuple[int, int] = (320, 320), se
     or one of our datasets with ``overwrite`` (only our files are removed)."""
     import json
     from concurrent.futures import ProcessPoolExecutor
-    from pathlib import Path
 
     from tqdm import tqdm
 
     from edge import atomic
     from edge.errors import ConfigError
 
-    from .synth import GENERATOR, prepare_output
+    from .synth import start_label_folder
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1 (1 renders in this process), got "
                           f"{workers}")
-    if images < 1:
-        raise ConfigError(f"--images must be at least 1, got {images}")
-    if seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
-    root = Path(out)
-    removed = prepare_output(root, overwrite)  # joints.json is one of synth's own files
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
-    meta = {"classes": list(PARTS_CLASSES), "kind": "parts", "ignore_label": IGNORE_LABEL,
-            "images": "images", "labels": "labels", "generator": GENERATOR, "seed": seed,
-            "size": list(size), "swap_lr": list(SWAP_LR),
-            "groups": {k: list(v) for k, v in PART_GROUPS.items()},
-            "joint_names": list(JOINT_NAMES), "joint_swap": list(JOINT_SWAP)}
-    atomic.write_text(root / "semantic.json", json.dumps(meta, indent=1))  # marks it ours
+    root, removed, meta = start_label_folder(out, images, seed, overwrite, {
+        "classes": list(PARTS_CLASSES), "kind": "parts", "size": list(size),
+        "swap_lr": list(SWAP_LR), "groups": {k: list(v) for k, v in PART_GROUPS.items()},
+        "joint_names": list(JOINT_NAMES), "joint_swap": list(JOINT_SWAP)})
     hist = np.zeros(len(PARTS_CLASSES), np.int64)
     records: dict[str, list] = {}
     per_image: list[str] = []

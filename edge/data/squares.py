@@ -12,9 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.description import SQUARES_CLASSES
-from edge.optional import require
 
-from .samples import IGNORE_LABEL
 
 SIDE_RANGE = (90, 100)  # seed 004's m, at 128 px or more
 SPLITS = ("train", "val", "test")
@@ -58,38 +56,21 @@ def write_squares_dataset(out, images: int = 100, size: tuple[int, int] = (256, 
     ``semantic.json`` with kind ``squares``, the class histogram and each square's
     ``[x0, y0, side]``). Output-folder rule as :func:`edge.data.synth.prepare_output`."""
     import json
-    from pathlib import Path
 
     from tqdm import tqdm
 
     from edge import atomic
-    from edge.errors import ConfigError
 
-    from .synth import GENERATOR, prepare_output, scene_seed
+    from .synth import scene_seed, start_label_folder, write_pair
 
-    cv2 = require("cv2", "the squares generator")
-    if images < 1:
-        raise ConfigError(f"--images must be at least 1, got {images}")
-    if seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
-    root = Path(out)
-    removed = prepare_output(root, overwrite)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
-    meta = {"classes": list(SQUARES_CLASSES), "kind": "squares", "ignore_label": IGNORE_LABEL,
-            "images": "images", "labels": "labels", "generator": GENERATOR, "seed": seed,
-            "size": list(size)}
-    atomic.write_text(root / "semantic.json", json.dumps(meta, indent=1))
+    root, removed, meta = start_label_folder(out, images, seed, overwrite, {
+        "classes": list(SQUARES_CLASSES), "kind": "squares", "size": list(size)})
     hist = np.zeros(len(SQUARES_CLASSES), np.int64)
     boxes = []
     for i in tqdm(range(images), desc="squares", unit="img", disable=None if progress else True):
         image, labels, box = render_square(np.random.default_rng(scene_seed(seed, i)),
                                            tuple(size))
-        name = f"{i:06d}"
-        if not cv2.imwrite(str(root / "images" / f"{name}.jpg"), image,
-                           [cv2.IMWRITE_JPEG_QUALITY, 95]) or \
-                not cv2.imwrite(str(root / "labels" / f"{name}.png"), labels):
-            raise OSError(f"cannot write {root}/images/{name}.jpg or its label")
+        write_pair(root, i, image, labels)
         hist += np.bincount(labels.ravel(), minlength=2)[:2]
         boxes.append(list(box))
     meta.update(histogram=hist.tolist(), squares=boxes)

@@ -15,8 +15,10 @@ Scenes can also move (:meth:`Scene.advance`): people walk and cars drive, which 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -417,6 +419,37 @@ def is_synth_dataset(root) -> bool:
             "description") == _COCO_DESCRIPTION
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def start_label_folder(out, images: int, seed: int, overwrite: bool,
+                       meta: dict) -> tuple[Path, int, dict]:
+    """Check the counts, prepare ``out`` (see :func:`prepare_output`), make images/ and
+    labels/ and write a first semantic.json (which marks the folder as synth's): the start
+    shared by the label-folder kinds (parts, squares, camvid). ``meta`` adds the kind's own
+    keys (classes, kind, size, ...). Returns (root, files removed, the full meta)."""
+    from edge.errors import ConfigError
+
+    if images < 1:
+        raise ConfigError(f"--images must be at least 1, got {images}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
+    root = Path(out)
+    removed = prepare_output(root, overwrite)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    full = {"ignore_label": 255, "images": "images", "labels": "labels",
+            "generator": GENERATOR, "seed": seed, **meta}
+    atomic.write_text(root / "semantic.json", json.dumps(full, indent=1))
+    return root, removed, full
+
+
+def write_pair(root, index: int, image: np.ndarray, labels: np.ndarray) -> None:
+    """images/NNNNNN.jpg (quality 95) and labels/NNNNNN.png, or an OSError naming them."""
+    cv2 = require("cv2", "writing datasets")
+    name = f"{index:06d}"
+    if not cv2.imwrite(f"{root}/images/{name}.jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95]) \
+            or not cv2.imwrite(f"{root}/labels/{name}.png", labels):
+        raise OSError(f"cannot write {root}/images/{name}.jpg or its label")
 
 
 def prepare_output(out, overwrite: bool = False, keep=()) -> int:
