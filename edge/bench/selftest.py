@@ -116,9 +116,11 @@ def _onnxruntime_precisions(export_dir: str | Path) -> set[str] | None:
     then reports why)."""
     from edge.export.onnx_export import read_manifest
 
+    from edge.errors import EdgeError
+
     try:
         files = read_manifest(Path(export_dir), verify=False)["files"]
-    except Exception:  # noqa: BLE001 - the parts that read it record the error
+    except (EdgeError, OSError, KeyError, TypeError):  # the parts that read it record it
         return None
     return {f.get("precision") for f in files if f.get("target") in ("any", "onnxruntime")}
 

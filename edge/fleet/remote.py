@@ -249,7 +249,8 @@ def ship(dest: str, export_dir: Path, manifest: dict[str, Any], manifest_sha: st
     except EdgeError as exc:
         row["error"] = f"{dest}: {exc}"
     except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the others
-        log.debug("device %s", dest, exc_info=True)
+        log.warning("device %s: unexpected %s (a bug: please report it)", dest,
+                    type(exc).__name__, exc_info=True)
         row["error"] = f"{dest}: {type(exc).__name__}: {exc}"
     row.pop("build_errors", None)
     if row["error"]:
