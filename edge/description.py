@@ -23,8 +23,11 @@ BranchMode = Literal["exact", "resize", "resize_pool"]
 AssignRule = Literal["single", "exact", "exact_or_fallback", "largest_fit"]
 SkipDepth = Literal["fcn8", "fcn16", "fcn32"]
 # semantic architectures: the thesis's FCNs on a backbone, and the seed systems (001, 004)
-Architecture = Literal["fcn", "icnet", "segnet-basic", "segnet", "segnet-toy", "hourglass"]
-ARCHITECTURES = ("fcn", "icnet", "segnet-basic", "segnet", "segnet-toy", "hourglass")
+Architecture = Literal["fcn", "icnet", "segnet-basic", "segnet", "segnet-toy", "hourglass",
+                       "deeplab-largefov", "roimask"]
+ARCHITECTURES = ("fcn", "icnet", "segnet-basic", "segnet", "segnet-toy", "hourglass",
+                 "deeplab-largefov", "roimask")
+RoIMode = Literal["mask", "crop", "none"]
 
 CITYSCAPES_CLASSES: tuple[str, ...] = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
@@ -47,6 +50,20 @@ CAMVID_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 SQUARES_CLASSES: tuple[str, ...] = ("background", "square")  # seed 004's toy task
+
+# ATR's 18 garment/part labels (seed 000's fashion target; seed-systems 1.4.11)
+FASHION_CLASSES: tuple[str, ...] = (
+    "background", "hat", "hair", "sunglasses", "upper-clothes", "skirt", "pants", "dress",
+    "belt", "left-shoe", "right-shoe", "face", "left-leg", "right-leg", "left-arm", "right-arm",
+    "bag", "scarf",
+)  # fmt: skip
+
+# VOC-like multi-class scenes (seed 002): background and four confusable pairs, each pair
+# alike but for a small discriminative part (cat/dog ears, sofa/chair arms, bus/car
+# windows, bird/aeroplane tail)
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "cat", "dog", "sofa", "chair", "bus", "car", "bird", "aeroplane",
+)  # fmt: skip
 
 # Multiplicative factor of mask resolution over the stride-32 crop per skip depth.
 _SKIP_UPSAMPLE = {"fcn32": 1, "fcn16": 2, "fcn8": 4}
@@ -122,7 +139,7 @@ class ModelDescription:
 
     name: str
     task: Task
-    backbone: Literal["mobilenet_v1", "squeezenet1_1", "none"]
+    backbone: Literal["mobilenet_v1", "squeezenet1_1", "vgg16", "none"]
     input_size: tuple[int, int]
     class_names: tuple[str, ...]
     alpha: float = 1.0
@@ -142,6 +159,16 @@ class ModelDescription:
     features: int = 256  # hourglass width
     stem_stride: int = 1  # hourglass stem: 1 (seed 001, full resolution) or 4 (edge variant)
     joints: int = 0  # hourglass joint-heatmap branch (training only); 0 = none
+    fc_width: int = 1024  # DeepLab-LargeFOV's fc6 (3x3, dilation 12) and fc7 width
+    # RoI-masked segmentation (seed 000): the SSD proposes ``roi_boxes`` RoIs (top scores,
+    # kept when above ``score_threshold``); "mask" multiplies dense features by their
+    # union, "crop" decodes ``roi_crop`` x ``roi_crop`` cells (stride 8) per RoI and pastes,
+    # "none" neither (the seed's ablation); the detector's classes give the CMaps
+    roi_mode: RoIMode = "mask"
+    roi_boxes: int = 10
+    roi_crop: int = 8
+    detector_classes: tuple[str, ...] = ("person",)
+    background_score: float = 20.0  # seed 000's background correction outside the RoIs
     # instance segmentation (SSD-ISB)
     isb_skip: SkipDepth = "fcn8"
     branches: tuple[BranchSpec, ...] = ()
@@ -175,6 +202,12 @@ class ModelDescription:
             raise ConfigError(f"{self.name}: filter_scale 1|2, stem_stride 1|4, stacks >= 1, "
                               f"features >= 8 and joints >= 0, got {self.filter_scale}, "
                               f"{self.stem_stride}, {self.stacks}, {self.features}, {self.joints}")
+        if self.fc_width < 8 or self.roi_mode not in ("mask", "crop", "none") or \
+                self.roi_boxes < 1 or self.roi_crop < 1 or not self.detector_classes:
+            raise ConfigError(f"{self.name}: fc_width >= 8, roi_mode mask|crop|none, roi_boxes "
+                              f">= 1, roi_crop >= 1 and at least one detector class, got "
+                              f"{self.fc_width}, {self.roi_mode!r}, {self.roi_boxes}, "
+                              f"{self.roi_crop}, {self.detector_classes}")
         if self.task == "instance":
             if not self.branches:
                 raise ConfigError(f"{self.name}: an SSD-ISB model needs at least one branch")
@@ -196,7 +229,8 @@ class ModelDescription:
             return 32
         if self.architecture != "fcn":
             return {"icnet": 32, "segnet-basic": 16, "segnet": 32, "segnet-toy": 4,
-                    "hourglass": 32 if self.stem_stride == 1 else 64}[self.architecture]
+                    "hourglass": 32 if self.stem_stride == 1 else 64, "deeplab-largefov": 8,
+                    "roimask": 32}[self.architecture]
         if self.backbone == "mobilenet_v1":
             return 32
         return 16
@@ -248,7 +282,7 @@ class ModelDescription:
                 anchors["aspect_ratios"] = tuple(anchors["aspect_ratios"])
             d["anchors"] = AnchorSpec(**anchors)
             for key in ("input_size", "class_names", "mean", "std", "skip_strides",
-                        "box_coder_weights"):
+                        "box_coder_weights", "detector_classes"):
                 if key in d:
                     d[key] = tuple(d[key])
             return cls(**d)

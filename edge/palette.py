@@ -1,7 +1,7 @@
 """Class colours by class name: Cityscapes' colours (Cityscapes itself, and the synthetic
 scenes, whose classes are Cityscapes classes or, for ``vehicle``, Cityscapes' ``car``),
-SURREAL's body parts (seed 001; left light, right dark) and CamVid's extra classes
-(seed 004).
+SURREAL's body parts (seed 001; left light, right dark), CamVid's extra classes
+(seed 004), VOC's (seed 002) and ATR-like garments (seed 000).
 
 Colours are BGR (OpenCV's order). Names the table does not know get well-separated
 colours from :data:`DISTINCT`, in class order.
@@ -44,6 +44,23 @@ CAMVID_BGR: dict[str, tuple[int, int, int]] = {
     "pedestrian": (0, 64, 64), "bicyclist": (192, 128, 0), "square": (0, 200, 255),
 }  # fmt: skip
 
+# PASCAL VOC's colour map (RGB there) for the VOC-like scenes' animals and furniture (seed
+# 002; car and bus keep Cityscapes' colours above)
+VOC_BGR: dict[str, tuple[int, int, int]] = {
+    "cat": (0, 0, 64), "dog": (128, 0, 64), "sofa": (0, 192, 0), "chair": (0, 0, 192),
+    "bird": (0, 128, 128), "aeroplane": (0, 0, 128),
+}  # fmt: skip
+
+# ATR-like garments (seed 000): left light, right dark, as for the body parts
+FASHION_BGR: dict[str, tuple[int, int, int]] = {
+    "hat": (0, 128, 255), "hair": (30, 60, 110), "sunglasses": (80, 80, 80),
+    "upper-clothes": (60, 20, 220), "skirt": (200, 0, 200), "pants": (160, 90, 20),
+    "dress": (140, 60, 255), "belt": (20, 200, 200), "left-shoe": (255, 255, 160),
+    "right-shoe": (150, 150, 40), "face": (130, 200, 255), "left-leg": (200, 170, 255),
+    "right-leg": (100, 50, 160), "left-arm": (160, 255, 255), "right-arm": (30, 150, 150),
+    "bag": (0, 220, 0), "scarf": (255, 90, 90),
+}  # fmt: skip
+
 # 20 well-separated BGR colours: instance i gets DISTINCT[i % 20].
 DISTINCT = np.array([
     (75, 25, 230), (75, 180, 60), (25, 225, 255), (200, 130, 0), (48, 130, 245),
@@ -59,7 +76,8 @@ def class_colours(class_names: tuple[str, ...] | list[str]) -> np.ndarray:
     spare = 0
     for i, name in enumerate(class_names):
         key = name.lower()
-        known = CITYSCAPES_BGR.get(key) or PARTS_BGR.get(key) or CAMVID_BGR.get(key)
+        known = (CITYSCAPES_BGR.get(key) or PARTS_BGR.get(key) or CAMVID_BGR.get(key)
+                 or VOC_BGR.get(key) or FASHION_BGR.get(key))
         if known is None:
             known = tuple(DISTINCT[spare % len(DISTINCT)])
             spare += 1

@@ -134,7 +134,28 @@ def fit_semantic(sample: SemanticSample, size: tuple[int, int],
         inside = ((joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0)
                   & (joints[:, 1] <= h - 1))
         joints[:, 2] = np.where(inside, joints[:, 2], 0.0)
+    boxes = None if sample.boxes is None else warp_boxes(sample.boxes, m, (h, w))
     if rng is not None:
         image = _photometric(image, cfg or AugmentConfig(), rng)
     return SemanticSample(image=image, labels=labels, file_name=sample.file_name,
-                          joints=joints)
+                          joints=joints, boxes=boxes)
+
+
+def warp_boxes(boxes: np.ndarray, m: np.ndarray, size: tuple[int, int],
+               min_side: float = 2.0) -> np.ndarray:
+    """(N, 5) ``(x1, y1, x2, y2, c)`` boxes through the 2x3 warp ``m`` (pixel centres to
+    pixel centres, so edges map as ``x - 0.5``), clipped to ``size`` (H, W); boxes left
+    narrower than ``min_side`` pixels are dropped. A flip swaps x1 and x2."""
+    h, w = size
+    out = boxes.astype(np.float32).copy()
+    if not len(out):
+        return out
+    a = m[:, :2].astype(np.float32)
+    t = m[:, 2].astype(np.float32) + 0.5 - a.sum(1) * 0.5  # edges: e_dst = a e_src + t'
+    corners = np.stack([out[:, [0, 1]], out[:, [2, 1]], out[:, [0, 3]], out[:, [2, 3]]], 1)
+    moved = corners @ a.T + t
+    lo, hi = moved.min(1), moved.max(1)
+    out[:, 0], out[:, 2] = np.clip(lo[:, 0], 0, w), np.clip(hi[:, 0], 0, w)
+    out[:, 1], out[:, 3] = np.clip(lo[:, 1], 0, h), np.clip(hi[:, 1], 0, h)
+    keep = (out[:, 2] - out[:, 0] >= min_side) & (out[:, 3] - out[:, 1] >= min_side)
+    return out[keep]

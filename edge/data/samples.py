@@ -32,12 +32,15 @@ class InstanceSample:
 @dataclass
 class SemanticSample:
     """One image with a per-pixel class map: labels (H, W) uint8, 255 = ignore; ``joints``
-    (J, 3) x, y, visible in image pixels where the dataset has them (body parts)."""
+    (J, 3) x, y, visible in image pixels where the dataset has them (body parts); ``boxes``
+    (N, 5) float32 ``(x1, y1, x2, y2, c)`` pixels (x2, y2 exclusive), ``c`` indexing the
+    reader's ``box_classes``, where it has them (the RoI proposer's targets, seed 000)."""
 
     image: np.ndarray
     labels: np.ndarray
     file_name: str = ""
     joints: np.ndarray | None = None
+    boxes: np.ndarray | None = None
 
 
 IGNORE_LABEL = 255

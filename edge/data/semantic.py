@@ -35,7 +35,8 @@ class SemanticFolder:
 
     def __init__(self, pairs: list[tuple[Path, Path]], class_names: tuple[str, ...],
                  lut: np.ndarray | None, source: str, meta: dict | None = None,
-                 joints: dict[str, np.ndarray] | None = None) -> None:
+                 joints: dict[str, np.ndarray] | None = None,
+                 boxes: dict[str, np.ndarray] | None = None) -> None:
         if not pairs:
             raise DatasetError(f"{source}: no image/label pairs found")
         self.pairs = pairs
@@ -51,6 +52,9 @@ class SemanticFolder:
         self.joint_swap = (np.asarray(meta["joint_swap"], np.int64)
                            if isinstance(meta.get("joint_swap"), list) else None)
         self.joints = joints or {}
+        # boxes per image (boxes.json) and their class names (semantic.json box_classes)
+        self.boxes = boxes
+        self.box_classes = tuple(meta.get("box_classes") or ()) if boxes is not None else ()
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -65,8 +69,12 @@ class SemanticFolder:
                                f"{img_path.name}, got shape {labels.shape}")
         if self.lut is not None:
             labels = self.lut[labels]
+        boxes = None
+        if self.boxes is not None:
+            boxes = self.boxes.get(img_path.stem, np.zeros((0, 5), np.float32))
         return SemanticSample(image=image, labels=labels.astype(np.uint8),
-                              file_name=img_path.name, joints=self.joints.get(img_path.stem))
+                              file_name=img_path.name, joints=self.joints.get(img_path.stem),
+                              boxes=boxes)
 
 
 def _lut_from(swap, classes: int, source: str) -> np.ndarray | None:
@@ -101,7 +109,32 @@ def label_folder(root: str | Path) -> SemanticFolder:
         except (ValueError, TypeError, AttributeError) as exc:
             raise DatasetError(f"{root / 'joints.json'}: not {{image stem: [[x, y, visible], "
                                f"...]}} ({exc})") from exc
-    return SemanticFolder(pairs, tuple(meta["classes"]), None, str(root), meta, joints)
+    boxes = _read_boxes(root, meta) if (root / "boxes.json").is_file() else None
+    return SemanticFolder(pairs, tuple(meta["classes"]), None, str(root), meta, joints, boxes)
+
+
+def _read_boxes(root: Path, meta: dict) -> dict[str, np.ndarray]:
+    """``boxes.json`` ({image stem: [[x1, y1, x2, y2, c], ...]}) checked against
+    semantic.json's ``box_classes``: a malformed file fails here, naming it, not mid-run."""
+    path = root / "boxes.json"
+    classes = meta.get("box_classes")
+    if not isinstance(classes, list) or not classes:
+        raise DatasetError(f"{root / 'semantic.json'}: boxes.json is there but box_classes "
+                           f"(the box class names) is missing; add it or remove boxes.json")
+    try:
+        raw = json.loads(path.read_text())
+        out = {str(k): np.asarray(v, np.float32).reshape(-1, 5) for k, v in raw.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DatasetError(f"{path}: not {{image stem: [[x1, y1, x2, y2, class], ...]}} "
+                           f"({exc})") from exc
+    for stem, b in out.items():
+        c = b[:, 4]
+        if not np.all(np.isfinite(b)) or np.any(c < 0) or np.any(c >= len(classes)) or \
+                np.any(c != np.round(c)) or np.any(b[:, 2] <= b[:, 0]) or \
+                np.any(b[:, 3] <= b[:, 1]):
+            raise DatasetError(f"{path}: image {stem}: boxes need x2 > x1, y2 > y1 and a class "
+                               f"index below {len(classes)} (box_classes)")
+    return out
 
 
 def cityscapes(root: str | Path, split: str = "val") -> SemanticFolder:

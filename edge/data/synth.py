@@ -383,7 +383,8 @@ def _render_record(args: tuple[int, int, tuple[int, int], str]) -> dict:
 
 GENERATOR = "edge-seg synth"
 _COCO_DESCRIPTION = "edge-seg synthetic scenes"
-_OWNED_TOP = ("annotations.json", "semantic.json", "joints.json")  # joints: kind parts
+# joints: kind parts; boxes: kinds fashion and voc
+_OWNED_TOP = ("annotations.json", "semantic.json", "joints.json", "boxes.json")
 _OWNED_IN = {"images": ".jpg", "labels": ".png"}
 
 
