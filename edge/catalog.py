@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from edge.description import (
     CAMVID_CLASSES,
     CITYSCAPES_CLASSES,
+    FASHION_CLASSES,
     PARTS_CLASSES,
     SQUARES_CLASSES,
+    VOC_CLASSES,
     AssignRule,
     BranchMode,
     BranchSpec,
@@ -123,6 +125,8 @@ class _SeedConfig:
     reference_params: int | None  # seed-systems.md 0.7 (PyTorch reconstruction, default K)
     seed: str
     summary: str
+    backbone: str = "none"  # mobilenet_v1 / vgg16 for seeds 000 and 002
+    alpha: float = 1.0  # MobileNet width (--alpha changes it)
 
 
 SEED_CONFIGS: dict[str, _SeedConfig] = {
@@ -155,9 +159,30 @@ SEED_CONFIGS: dict[str, _SeedConfig] = {
                                                 ("features", 256)),
                                   (320, 320), PARTS_CLASSES, 12_874_000, "001",
                                   "Stacked Hourglass with a stride-4 stem (edge variant)"),
+    "roimask": _SeedConfig("roimask", (("roi_mode", "mask"), ("output_stride", 1)), (320, 320),
+                           FASHION_CLASSES, None, "000",
+                           "RoI-masked segmentation: SSD RoIs mask shared MobileNet features, "
+                           "CMap context, background correction (dense)",
+                           "mobilenet_v1", 0.5),
+    "roimask-crop": _SeedConfig("roimask", (("roi_mode", "crop"), ("output_stride", 1)),
+                                (320, 320), FASHION_CLASSES, None, "000",
+                                "RoI-masked segmentation decoding only RoI crops (as SSD-ISB "
+                                "does) and pasting them", "mobilenet_v1", 0.5),
+    "roimask-unmasked": _SeedConfig("roimask", (("roi_mode", "none"), ("output_stride", 1)),
+                                    (320, 320), FASHION_CLASSES, None, "000",
+                                    "the same network without RoI masking (seed 000's "
+                                    "ablation)", "mobilenet_v1", 0.5),
+    "deeplab-largefov": _SeedConfig("deeplab-largefov", (("output_stride", 8),), (320, 320),
+                                    VOC_CLASSES, 20_505_000, "002",
+                                    "DeepLab-LargeFOV: VGG-16, dilated fc6 (rate 12), output "
+                                    "stride 8", "vgg16"),
+    "deeplab-largefov-mobilenet": _SeedConfig(
+        "deeplab-largefov", (("output_stride", 8),), (320, 320), VOC_CLASSES, None, "002",
+        "DeepLab-LargeFOV's head on a dilated MobileNet-v1 (edge variant)", "mobilenet_v1",
+        0.5),
 }
-# reference counts are for these class counts (seed-systems.md 0.7 used K=25 for 001)
-_REFERENCE_K = {"001": 25}
+# reference counts are for these class counts (seed-systems.md 0.7: K=25 for 001, 21 for 002)
+_REFERENCE_K = {"001": 25, "002": 21}
 
 DEFAULT_INSTANCE_SIZE = (640, 640)
 DEFAULT_SEMANTIC_SIZE = (512, 1024)
@@ -194,6 +219,9 @@ def describe(
     stacks: int | None = None,
     features: int | None = None,
     joints: int = 0,
+    fc_width: int | None = None,
+    roi_boxes: int | None = None,
+    detector_classes: tuple[str, ...] | None = None,
 ) -> ModelDescription:
     """Description of zoo model ``name`` with the given options.
 
@@ -228,10 +256,20 @@ def describe(
         )
     if name in SEED_CONFIGS:
         cfg_s = SEED_CONFIGS[name]
-        if alpha not in (None, 1.0):
+        if alpha not in (None, 1.0) and cfg_s.backbone != "mobilenet_v1":
             raise ConfigError(f"{name}: no depth multiplier; drop --alpha (ICNet and "
                               f"SegNet-Basic widen with --filter-scale 2)")
         opts = dict(cfg_s.options)
+        if cfg_s.backbone == "mobilenet_v1":
+            opts["alpha"] = _check_alpha(cfg_s.alpha if alpha is None else alpha)
+        for key, value, arch in (("fc_width", fc_width, "deeplab-largefov"),
+                                 ("roi_boxes", roi_boxes, "roimask"),
+                                 ("detector_classes", detector_classes, "roimask")):
+            if value is not None:
+                if cfg_s.architecture != arch:
+                    raise ConfigError(f"{name}: --{key.replace('_', '-')} is for the {arch} "
+                                      f"models")
+                opts[key] = tuple(value) if key == "detector_classes" else value
         if filter_scale is not None:
             if cfg_s.architecture not in ("icnet", "segnet-basic"):
                 raise ConfigError(f"{name}: --filter-scale is for ICNet and SegNet-Basic")
@@ -246,7 +284,8 @@ def describe(
                 raise ConfigError(f"{name}: a joint branch is for the hourglass models")
             opts["joints"] = joints
         return ModelDescription(
-            name=name, task="semantic", backbone="none", architecture=cfg_s.architecture,
+            name=name, task="semantic", backbone=cfg_s.backbone,  # type: ignore[arg-type]
+            architecture=cfg_s.architecture,
             input_size=tuple(input_size or cfg_s.input_size),  # type: ignore[arg-type]
             class_names=tuple(class_names or cfg_s.classes), **opts)  # type: ignore[arg-type]
     if name in INSTANCE_CONFIGS:

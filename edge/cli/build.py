@@ -58,10 +58,15 @@ def _check_zoo_options(name: str, args: argparse.Namespace) -> None:
     if getattr(args, "alpha", None) is not None and _is_squeezenet(name):
         raise ConfigError(f"--alpha is MobileNet's depth multiplier; {name} is SqueezeNet, "
                           f"which has none: drop --alpha")
-    if getattr(args, "alpha", None) is not None and name in catalog.SEED_CONFIGS:
+    if getattr(args, "alpha", None) is not None and name in catalog.SEED_CONFIGS and \
+            catalog.SEED_CONFIGS[name].backbone != "mobilenet_v1":
         raise ConfigError(f"--alpha is MobileNet's depth multiplier; {name} has none: drop "
                           f"--alpha (ICNet and SegNet-Basic widen with --filter-scale 2)")
     arch = catalog.SEED_CONFIGS[name].architecture if name in catalog.SEED_CONFIGS else None
+    if getattr(args, "fc_width", None) is not None and arch != "deeplab-largefov":
+        raise ConfigError(f"--fc-width applies to the DeepLab-LargeFOV models, not {name}")
+    if getattr(args, "roi_boxes", None) is not None and arch != "roimask":
+        raise ConfigError(f"--roi-boxes applies to the RoI-masked models, not {name}")
     if getattr(args, "filter_scale", None) is not None and arch not in ("icnet",
                                                                         "segnet-basic"):
         raise ConfigError(f"--filter-scale applies to ICNet and SegNet-Basic, not {name}")
@@ -71,9 +76,10 @@ def _check_zoo_options(name: str, args: argparse.Namespace) -> None:
 
 
 def _seed_options(args: argparse.Namespace) -> dict[str, Any]:
-    """--filter-scale / --stacks / --features / --joints as describe() options."""
+    """--filter-scale / --stacks / --features / --joints / --fc-width / --roi-boxes as
+    describe() options."""
     out: dict[str, Any] = {}
-    for option in ("filter_scale", "stacks", "features", "joints"):
+    for option in ("filter_scale", "stacks", "features", "joints", "fc_width", "roi_boxes"):
         value = getattr(args, option, None)
         if value is not None:
             out[option] = value
@@ -88,6 +94,10 @@ def add_seed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", type=int, help="hourglass width (default 256)")
     p.add_argument("--joints", type=int,
                    help="hourglass joint-heatmap branch with N joints (24 for the parts data)")
+    p.add_argument("--fc-width", type=int,
+                   help="DeepLab-LargeFOV fc6/fc7 width (default 1024, the seed's)")
+    p.add_argument("--roi-boxes", type=int,
+                   help="RoI-masked models: RoIs rasterised per image (default 10)")
 
 
 def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -102,7 +112,9 @@ def _model_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
         options["input_size"] = tuple(args.input_size)
     if args.num_classes is not None:
         options["num_classes"] = args.num_classes
-    if args.alpha is not None and not _is_squeezenet(name) and name not in catalog.SEED_CONFIGS:
+    if args.alpha is not None and not _is_squeezenet(name) and (
+            name not in catalog.SEED_CONFIGS or catalog.SEED_CONFIGS[name].backbone ==
+            "mobilenet_v1"):
         options["alpha"] = args.alpha
     if not task_is_semantic:
         options["isb_skip"] = args.isb_skip or DEFAULT_ISB_SKIP
@@ -206,7 +218,10 @@ def cmd_dataset_synth(args: argparse.Namespace) -> int:
         if args.video is not None:
             raise ConfigError(f"--video writes street scenes; drop it with --kind {args.kind}")
         if args.size == (640, 640):  # not given: the kind's own default
-            h, w = {"parts": (320, 320), "squares": (256, 256), "camvid": (360, 480)}[args.kind]
+            h, w = {"parts": (320, 320), "squares": (256, 256), "camvid": (360, 480),
+                    "fashion": (320, 320), "voc": (320, 320)}[args.kind]
+    if (args.occlude or args.border) and args.kind != "voc":
+        raise ConfigError("--occlude and --border are for --kind voc")
     if args.images and args.kind == "parts":
         from edge.data.parts import write_parts_dataset
 
@@ -217,6 +232,18 @@ def cmd_dataset_synth(args: argparse.Namespace) -> int:
 
         summary["dataset"] = write_squares_dataset(args.out, args.images, (h, w), args.seed,
                                                    overwrite=args.overwrite)
+    elif args.images and args.kind == "fashion":
+        from edge.data.fashion import write_fashion_dataset
+
+        summary["dataset"] = write_fashion_dataset(args.out, args.images, (h, w), args.seed,
+                                                   overwrite=args.overwrite,
+                                                   workers=args.workers)
+    elif args.images and args.kind == "voc":
+        from edge.data.voc import write_voc_dataset
+
+        summary["dataset"] = write_voc_dataset(args.out, args.images, (h, w), args.seed,
+                                               overwrite=args.overwrite, workers=args.workers,
+                                               occlude=args.occlude, border=args.border)
     elif args.images and args.kind == "camvid":
         from edge.data.camvid import write_camvid_dataset
 
@@ -232,13 +259,22 @@ def cmd_dataset_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _description_for_training(args: argparse.Namespace, class_names: tuple[str, ...]):
+def _description_for_training(args: argparse.Namespace, class_names: tuple[str, ...],
+                              box_classes: tuple[str, ...] = ()):
     """Description of the model to train: a zoo name with options, or a checkpoint's /
-    weights file's (whose options win: a different explicit one is refused)."""
+    weights file's (whose options win: a different explicit one is refused). RoI-masked
+    models detect the dataset's box classes (boxes.json)."""
     from edge.train.checkpoint import read_description
 
     if args.model in catalog.model_names():
         options: dict[str, Any] = {"class_names": class_names}
+        if args.model in catalog.SEED_CONFIGS and \
+                catalog.SEED_CONFIGS[args.model].architecture == "roimask":
+            if not box_classes:
+                raise ConfigError(f"--data {args.data}: {args.model} trains its RoI proposer "
+                                  f"on boxes, and this dataset has none (boxes.json); use "
+                                  f"edge-build dataset synth --kind fashion or voc")
+            options["detector_classes"] = box_classes
         if args.input_size is not None:
             options["input_size"] = tuple(args.input_size)
         if args.alpha is not None:
@@ -339,13 +375,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every,
                       class_weights=args.class_weights, loss_form=args.loss_form,
                       swap_lr=not args.no_swap_lr, progressive=args.progressive,
-                      joint_weight=args.joint_weight, eval_every=args.eval_every)
+                      joint_weight=args.joint_weight, eval_every=args.eval_every,
+                      roi_source=args.roi_source,
+                      gt_masking=False if args.no_gt_masking else None,
+                      det_weight=args.det_weight, feedback=args.feedback_loss,
+                      feedback_weight=args.feedback_weight,
+                      feedback_reduction=args.feedback_reduction,
+                      feedback_template=args.feedback_template, finetune=args.finetune)
     if task == "instance":
         for flag, given in (("--class-weights", args.class_weights != "none"),
                             ("--loss-form", args.loss_form != "outer"),
                             ("--no-swap-lr", args.no_swap_lr), ("--progressive",
                                                                 args.progressive),
-                            ("--val", args.val is not None)):
+                            ("--val", args.val is not None),
+                            ("--feedback-loss", args.feedback_loss not in (None, "none")),
+                            ("--roi-source", args.roi_source is not None),
+                            ("--finetune", args.finetune is not None)):
             if given:
                 raise ConfigError(f"{flag} is for semantic models; drop it for SSD-ISB")
     check_config(cfg)
@@ -353,7 +398,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         reader: Any = open_instances(args.data, args.categories or names)
     else:
         reader = open_semantic(args.data, args.split)
-    desc = _description_for_training(args, tuple(reader.class_names))
+    desc = _description_for_training(args, tuple(reader.class_names),
+                                     tuple(getattr(reader, "box_classes", ()) or ()))
     _check_out_folder(Path(args.out), desc, resume)
     val_reader = open_semantic(args.val, "val") if args.val else None
     summary = train(desc, reader, args.out, cfg, init=init, resume=resume,
@@ -484,8 +530,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                               f"{args.model} keeps the ones it was trained with: drop them")
         desc, model, _ = load_model(args.model)
         if args.input_size is not None and tuple(args.input_size) != desc.input_size:
+            from edge.models.zoo import build_model
+
+            # rebuilt at the new size: static grids and anchors (RoI-masked models) follow
             desc = desc.replace(input_size=tuple(args.input_size))
-            model.desc = desc
+            resized = build_model(desc).eval()
+            resized.load_state_dict(model.state_dict())
+            model = resized
     manifest = export_onnx(desc, model, args.out, opset=args.opset, fp16=not args.no_fp16)
     report = {f"{g} [fp32]": v for g, v in
               check_parity(desc, model, OnnxRuntimeBackend(args.out)).items()}
@@ -532,6 +583,89 @@ def cmd_check(args: argparse.Namespace) -> int:
     bad = [Path(r.file).name for r in reports if not r.ok]
     if bad:
         raise ConfigError(f"not TensorRT-parser compatible: {', '.join(bad)}")
+    return 0
+
+
+def cmd_fixations(args: argparse.Namespace) -> int:
+    """Seed 002's segmentation fixations: per predicted class, the image points the
+    prediction traces back to, as heat-map images, plus (with a label folder) the share of
+    each class's fixations that land on that class's ground truth (the seed's Fig. 2.6)."""
+    require("torch", "edge-build fixations")
+    import numpy as np
+    import torch
+
+    from edge.data.semantic import label_folder
+    from edge.evaluate.fixations import segmentation_fixations, write_fixation_images
+    from edge.preprocess import preprocess
+    from edge.train.checkpoint import load_model
+
+    _at_least("--images", args.images, 1)
+    _not_empty("--out", args.out)
+    if args.k != "resolution":
+        try:
+            k: Any = int(args.k) if args.k.isdigit() else float(args.k)
+        except ValueError:
+            raise ConfigError(f"--k takes resolution, an integer >= 1 or a fraction in (0, 1], "
+                              f"got {args.k!r}") from None
+        if not ((isinstance(k, int) and k >= 1) or (isinstance(k, float) and 0 < k <= 1)):
+            raise ConfigError(f"--k takes resolution, an integer >= 1 or a fraction in (0, 1], "
+                              f"got {args.k!r}")
+    else:
+        k = "resolution"
+    desc, model, _ = load_model(args.model)
+    layers = getattr(model, "fixation_layers", None)
+    if layers is None:
+        raise ConfigError(f"{args.model}: segmentation fixations trace a plain chain of "
+                          f"convolutions and pools (DeepLab-LargeFOV); {desc.architecture} is "
+                          f"not one")
+    cv2 = require("cv2", "reading images")
+    samples: list[tuple[str, np.ndarray, np.ndarray | None]] = []
+    if Path(args.data).is_dir() and (Path(args.data) / "semantic.json").is_file():
+        reader = label_folder(args.data)
+        for i in range(min(args.images, len(reader))):
+            s = reader[i]
+            samples.append((Path(s.file_name).stem, s.image, s.labels))
+    else:
+        path = Path(args.data)
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if img is None:
+            raise ConfigError(f"--data {path}: not a label folder (semantic.json) nor a "
+                              f"readable image")
+        samples.append((path.stem, img, None))
+    out = Path(args.out)
+    h, w = desc.input_size
+    report: dict[str, Any] = {"model": str(args.model), "shift": args.shift, "k": args.k,
+                              "images": []}
+    inside: dict[str, list[float]] = {}
+    for stem, image, labels in samples:
+        x = torch.from_numpy(preprocess(cv2.resize(image, (w, h)), desc))[None]
+        fix = segmentation_fixations(layers(), x, shift=args.shift, k=k)
+        files = write_fixation_images(image, fix, desc.class_names, out, stem,
+                                      input_hw=(h, w))
+        row: dict[str, Any] = {"image": stem, "files": [str(f) for f in files], "classes": {}}
+        for c, pts in fix.items():
+            name = desc.class_names[c]
+            entry: dict[str, Any] = {"points": int(len(pts))}
+            if labels is not None and len(pts):
+                lh, lw = labels.shape
+                xs = np.clip(((pts[:, 0] + 0.5) * lw / w).astype(int), 0, lw - 1)
+                ys = np.clip(((pts[:, 1] + 0.5) * lh / h).astype(int), 0, lh - 1)
+                share = float(np.mean(labels[ys, xs] == c))
+                entry["inside_share"] = share
+                inside.setdefault(name, []).append(share)
+            row["classes"][name] = entry
+        report["images"].append(row)
+    report["inside_share_per_class"] = {n: float(np.mean(v)) for n, v in inside.items()}
+    from edge import atomic
+
+    atomic.write_text(out / "fixations.json", json.dumps(report, indent=1))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        files = sum(len(r["files"]) for r in report["images"])
+        print(f"wrote {files} heat-map images and fixations.json to {out}")
+        for name, share in report["inside_share_per_class"].items():
+            print(f"  {name:12} {100 * share:5.1f}% of fixations on the class's ground truth")
     return 0
 
 
@@ -745,11 +879,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "never mix; anything else in the folder makes it refuse (nothing is "
                     "removed). Any other non-empty folder is always refused.")
     p.add_argument("--out", default="synth", help="output folder (default ./synth)")
-    p.add_argument("--kind", choices=("street", "parts", "squares", "camvid"), default="street",
+    p.add_argument("--kind", choices=("street", "parts", "squares", "camvid", "fashion", "voc"),
+                   default="street",
                    help="street: scenes with person instances (default); parts: person-"
                         "centred crops with SURREAL's 25 body-part ids and 24 joints (seed "
                         "001; 320x320); squares: seed 004's two-class toy set (256x256); "
-                        "camvid: street scenes in CamVid's 11 classes (seed 004; 360x480)")
+                        "camvid: street scenes in CamVid's 11 classes (seed 004; 360x480); "
+                        "fashion: people with ATR's 18 garment labels and person boxes (seed "
+                        "000; 320x320); voc: objects in four confusable pairs with boxes "
+                        "(seed 002; 320x320)")
+    p.add_argument("--occlude", action="store_true",
+                   help="voc: cover each object's discriminative part in the image (labels "
+                        "unchanged; seed 002's masked-region split)")
+    p.add_argument("--border", action="store_true",
+                   help="voc: a 3-px ignore (255) band on object outlines, like VOC's")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous synthetic dataset in --out (see above)")
     p.add_argument("--images", type=int, default=0,
@@ -788,7 +931,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ISB skip depth, SSD-ISB models only (default fcn8)")
     add_input_size(p, "network input height and width")
     p.add_argument("--preset", default="default",
-                   help="default (from scratch), thesis-instance or thesis-semantic")
+                   help="default (from scratch), thesis-instance, thesis-semantic, "
+                        "seed002-finetune or seed000")
     p.add_argument("--steps", type=int, help="total optimiser steps, at least 1 (default 3000)")
     p.add_argument("--batch-size", type=int,
                    help="images per step and process, at least 1 (default 8)")
@@ -822,6 +966,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hourglass: coarse-to-fine ground truth per stack (seed 001, exp. 1)")
     p.add_argument("--joint-weight", type=float, help="hourglass joint-heatmap loss weight "
                                                       "(default 1)")
+    r = p.add_argument_group("RoI-masked models (seed 000)")
+    r.add_argument("--roi-source", choices=("gt", "pred"),
+                   help="RoIs in training from the ground-truth boxes (default) or the "
+                        "detector's (detached)")
+    r.add_argument("--no-gt-masking", action="store_true",
+                   help="keep the labels outside the RoIs (default: they become background)")
+    r.add_argument("--det-weight", type=float, help="detector loss weight (default 1)")
+    f = p.add_argument_group("DeepLab-LargeFOV (seed 002)")
+    f.add_argument("--feedback-loss", choices=("none", "correlation", "cosine",
+                                               "selective-correlation", "selective-cosine"),
+                   help="per-pixel template-similarity loss added to CE (default none)")
+    f.add_argument("--feedback-weight", type=float,
+                   help="its weight lambda (default 0.1; the seed swept 0.01-5)")
+    f.add_argument("--feedback-reduction", choices=("sum", "mean"),
+                   help="sum over pixels (the seed's, default) or mean per class")
+    f.add_argument("--feedback-template", choices=("batch", "image"),
+                   help="one template per class per batch (the seed's, default) or per image")
+    f.add_argument("--finetune", choices=("all", "head"),
+                   help="head: train only fc6, fc7, fc8 (the seed's protocol; preset "
+                        "seed002-finetune sets it with poly LR from 1e-4)")
     p.add_argument("--val", metavar="DIR", help="validation set for --eval-every")
     p.add_argument("--eval-every", type=int, metavar="N",
                    help="log validation mIoU every N steps into train_log.jsonl (needs --val)")
@@ -978,6 +1142,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_ssh_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_rollback)
+
+    p = sub.add_parser("fixations", help="segmentation fixations: where a prediction looks "
+                                         "(seed 002)",
+                       description="Traces each predicted class back through the network's "
+                                   "convolutions and pools to image points (seed 002's "
+                                   "segmentation fixations) and writes one heat-map image per "
+                                   "image and class, plus OUT/fixations.json; with a label "
+                                   "folder, the share of each class's fixations that land on "
+                                   "its ground truth. For DeepLab-LargeFOV models.")
+    p.add_argument("--model", required=True, help="checkpoint (.pt) or weights (.npz)")
+    p.add_argument("--data", required=True, help="a label folder or one image file")
+    p.add_argument("--out", required=True, help="output folder for the images")
+    p.add_argument("--images", type=int, default=8,
+                   help="images of a label folder to analyse, at least 1 (default 8)")
+    p.add_argument("--shift", choices=("none", "partial", "full"), default="partial",
+                   help="where fixations may move spatially: never, at non-atrous convs "
+                        "(default, the seed's choice) or at every conv")
+    p.add_argument("--k", default="resolution",
+                   help="points kept per unit: 'resolution' (grows with each layer's "
+                        "upsampling, the seed's choice), an integer, or a fraction of the "
+                        "activation (slow)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_fixations)
 
     p = sub.add_parser("check", help="check ONNX graphs against the TensorRT parser's limits",
                        description="Checks every graph of an export folder (or one .onnx file) "

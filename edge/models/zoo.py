@@ -31,6 +31,14 @@ def build_model(desc: ModelDescription) -> nn.Module:
         from .hourglass import StackedHourglass
 
         return StackedHourglass(desc)
+    if arch == "deeplab-largefov":
+        from .deeplab import DeepLabLargeFOV
+
+        return DeepLabLargeFOV(desc)
+    if arch == "roimask":
+        from .roimask import RoIMaskedSegmenter
+
+        return RoIMaskedSegmenter(desc)
     from .segnet import SegNet, SegNetBasic, SegNetToy
 
     return {"segnet-basic": SegNetBasic, "segnet": SegNet, "segnet-toy": SegNetToy}[arch](desc)

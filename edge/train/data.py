@@ -41,7 +41,8 @@ class InstanceBatches(_Batches):
 
 class SemanticBatches(_Batches):
     """Items: ``image`` (3, H, W) float32, ``labels`` (H, W) int64 (255 = ignore) and, for
-    datasets with joints, ``joints`` (J, 3) in network-input pixels. Mirroring swaps the
+    datasets with joints, ``joints`` (J, 3) in network-input pixels, and with boxes,
+    ``boxes`` (N, 5) ``(x1, y1, x2, y2, c)`` in network-input pixels. Mirroring swaps the
     reader's left/right ids (``swap_lr``) unless ``swap`` is False (seed 001's bug, kept
     to reproduce its result)."""
 
@@ -58,6 +59,8 @@ class SemanticBatches(_Batches):
                 "index": index}
         if s.joints is not None:
             item["joints"] = s.joints
+        if s.boxes is not None:
+            item["boxes"] = s.boxes
         return item
 
 

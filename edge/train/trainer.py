@@ -69,6 +69,18 @@ class TrainConfig:
     progressive: bool = False  # hourglass: coarse-to-fine ground truth per stack
     joint_weight: float = 1.0  # hourglass joint-heatmap loss weight (models with joints)
     eval_every: int = 0  # validation mIoU every N steps (needs a validation reader)
+    # RoI-masked segmentation (seed 000): RoIs from ground-truth or predicted boxes, the
+    # labels outside the RoIs set to background (ground-truth masking), detector loss weight
+    roi_source: str = "gt"  # gt | pred
+    gt_masking: bool = True
+    det_weight: float = 1.0
+    # DeepLab-LargeFOV (seed 002): a per-pixel feedback loss and fine-tuning the head only
+    feedback: str = "none"  # none | correlation | cosine | selective-correlation | ...
+    feedback_weight: float = 0.1
+    feedback_reduction: str = "sum"  # sum (the seed's) | mean
+    feedback_template: str = "batch"  # batch (the seed's) | image
+    finetune: str = "all"  # all | head (seed 002: only fc6, fc7, fc8 learn)
+    poly_power: float = 0.9  # schedule "poly": (1 - step/steps) ** power
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -80,6 +92,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Section 4.2.2: RMSProp at a constant 1e-5, batch 1.
     "thesis-semantic": {"optimizer": "rmsprop", "lr": 1e-5, "schedule": "constant",
                         "warmup": 0, "batch_size": 1},
+    # Seed 002 (section 3.4): only the last three layers learn, SGD-like poly LR from 1e-4
+    # (power 0.9, DeepLab's); momentum SGD with DeepLab's weight decay 5e-4
+    "seed002-finetune": {"optimizer": "sgd", "lr": 1e-4, "schedule": "poly", "warmup": 0,
+                         "finetune": "head", "weight_decay": 5e-4},
+    # Seed 000 (section 6.2.1): SGD 1e-3, momentum 0.9, weight decay 5e-4
+    "seed000": {"optimizer": "sgd", "lr": 1e-3, "schedule": "poly", "warmup": 0,
+                "weight_decay": 5e-4},
 }
 
 
@@ -100,7 +119,9 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     if cfg.schedule == "cosine":
         progress = min(1.0, step / max(1, cfg.steps))
         return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
-    raise ConfigError(f"unknown schedule {cfg.schedule!r}; use cosine, step or constant")
+    if cfg.schedule == "poly":
+        return warm * max(0.0, 1.0 - step / max(1, cfg.steps)) ** cfg.poly_power
+    raise ConfigError(f"unknown schedule {cfg.schedule!r}; use cosine, step, poly or constant")
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -147,6 +168,17 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"--eval-every must be 0 or more, got {cfg.eval_every}")
     if not cfg.joint_weight >= 0:
         raise ConfigError(f"--joint-weight must be 0 or more, got {cfg.joint_weight}")
+    if cfg.roi_source not in ("gt", "pred"):
+        raise ConfigError(f"--roi-source takes gt or pred, got {cfg.roi_source!r}")
+    if not cfg.det_weight >= 0:
+        raise ConfigError(f"--det-weight must be 0 or more, got {cfg.det_weight}")
+    if cfg.finetune not in ("all", "head"):
+        raise ConfigError(f"--finetune takes all or head, got {cfg.finetune!r}")
+    if cfg.feedback != "none":
+        from .feedback_losses import FeedbackLoss
+
+        FeedbackLoss(cfg.feedback, cfg.feedback_weight, cfg.feedback_reduction,
+                     cfg.feedback_template)  # validates, naming the options
 
 
 def _guard_single_value_batchnorm(model: nn.Module) -> int:
@@ -235,8 +267,8 @@ class _TrainForward(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> Any:
-        return self.model.forward_train(x)
+    def forward(self, x: torch.Tensor, *args: Any) -> Any:
+        return self.model.forward_train(x, *args)
 
 
 class _SemanticStep:
@@ -257,6 +289,16 @@ class _SemanticStep:
                               f"ground-truth level; {desc.architecture} has no stacks")
         self.levels = progressive_luts(desc.stacks) if cfg.progressive else None
         self.joint_weight = cfg.joint_weight
+        self.feedback = None
+        if cfg.feedback != "none":
+            from .feedback_losses import FeedbackLoss
+
+            if desc.architecture != "deeplab-largefov":
+                raise ConfigError(f"{desc.name}: --feedback-loss compares DeepLab-LargeFOV's fc7 "
+                                  f"features with class templates; {desc.architecture} has no "
+                                  f"fc7")
+            self.feedback = FeedbackLoss(cfg.feedback, cfg.feedback_weight,
+                                         cfg.feedback_reduction, cfg.feedback_template)
 
     def __call__(self, model: nn.Module, batch: list[dict[str, Any]], device: torch.device,
                  rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -272,6 +314,14 @@ class _SemanticStep:
         parts = {"ce": total.detach()}
         if len(per) > 1:
             parts.update({f"ce{i}": v.detach() for i, v in enumerate(per)})
+        if self.feedback is not None:
+            from .seg_losses import resize_labels
+
+            logits = out["outputs"][-1][0]
+            small = resize_labels(labels, tuple(logits.shape[-2:]))
+            fb = self.feedback(out["features"], logits, small)
+            total = total + self.feedback.weight * fb
+            parts["feedback"] = fb.detach()
         pred = out.get("joints")
         if pred is not None and all("joints" in b for b in batch):
             h, w = images.shape[-2:]
@@ -284,15 +334,83 @@ class _SemanticStep:
         return {"loss": total, **parts}
 
 
+class _RoIStep:
+    """Seed 000's joint loss L = det_weight * L_ssd + L_seg: SSD targets from the boxes,
+    RoIs from the ground-truth boxes (top ``roi_boxes`` by area, padded with score 0,
+    one-hot class probabilities) or from the detector (``roi_source`` pred, detached in
+    the model), and ground-truth masking: labels outside the RoIs become background, so
+    the segmentation loss never charges the net for the detector's misses."""
+
+    def __init__(self, desc: ModelDescription, cfg: TrainConfig,
+                 weights: np.ndarray | None) -> None:
+        self.desc = desc
+        self.anchors = ssd_anchors(desc.anchors, desc.input_size)
+        self.coder = BoxCoder(desc.box_coder_weights)
+        self.cfg = cfg
+        self.weights = None if weights is None else torch.from_numpy(
+            np.asarray(weights, np.float32))
+
+    def gt_rois(self, batch: list[dict[str, Any]]) -> tuple[np.ndarray, ...]:
+        """(B, N, 4) boxes, (B, N) scores 1/0, (B, N, D + 1) one-hot probabilities."""
+        n, d = self.desc.roi_boxes, len(self.desc.detector_classes)
+        rois = np.zeros((len(batch), n, 4), np.float32)
+        scores = np.zeros((len(batch), n), np.float32)
+        probs = np.zeros((len(batch), n, d + 1), np.float32)
+        probs[..., 0] = 1.0
+        for i, b in enumerate(batch):
+            boxes = b["boxes"]
+            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            keep = np.argsort(-area, kind="stable")[:n]
+            k = len(keep)
+            rois[i, :k] = boxes[keep, :4]
+            scores[i, :k] = 1.0
+            probs[i, :k, 0] = 0.0
+            probs[i, np.arange(k), boxes[keep, 4].astype(np.int64) + 1] = 1.0
+        return rois, scores, probs
+
+    def __call__(self, model: nn.Module, batch: list[dict[str, Any]], device: torch.device,
+                 rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        from .seg_losses import multi_output_loss
+
+        if any("boxes" not in b for b in batch):
+            raise ConfigError(f"{self.desc.name} trains its RoI proposer on boxes: the dataset "
+                              f"needs boxes.json (edge-build dataset synth --kind fashion or "
+                              f"voc writes one)")
+        images = _images(batch, device)
+        labels = torch.from_numpy(np.stack([b["labels"] for b in batch])).to(device)
+        tcodes, tlabels = [], []
+        for b in batch:
+            c, lab = ssd_targets(self.anchors, b["boxes"][:, :4], b["boxes"][:, 4].astype(
+                np.int64), np.zeros((0, 4), np.float32), self.coder)
+            tcodes.append(c)
+            tlabels.append(lab)
+        if self.cfg.roi_source == "gt":
+            out = model(images, *(torch.from_numpy(a).to(device) for a in self.gt_rois(batch)))
+        else:
+            out = model(images)
+        loc, cls = ssd_loss(out["codes"], out["class_logits"],
+                            torch.from_numpy(np.stack(tcodes)).to(device),
+                            torch.from_numpy(np.stack(tlabels)).to(device), self.cfg.neg_ratio)
+        if self.cfg.gt_masking and self.desc.roi_mode != "none":
+            inside = out["roi_mask"][:, 0] > 0.5
+            labels = torch.where(inside | (labels == 255), labels, torch.zeros_like(labels))
+        weights = None if self.weights is None else self.weights.to(device)
+        ce, _ = multi_output_loss(out["outputs"], labels, weights, self.cfg.loss_form)
+        total = ce + self.cfg.det_weight * (loc + cls)
+        return {"loss": total, "ce": ce.detach(), "loc": loc.detach(), "cls": cls.detach()}
+
+
 def validate(model: nn.Module, desc: ModelDescription, reader, device: torch.device,
              limit: int = 64) -> dict[str, float]:
     """mIoU and pixel accuracy of ``model`` on up to ``limit`` validation images, each
-    stretched to the input size (as evaluation does); the model is left in train mode."""
+    stretched to the input size (as evaluation does); every layer is left in the mode it
+    had (frozen layers of a head-only fine-tune stay in eval)."""
     from edge.data.augment import fit_semantic
     from edge.evaluate.semantic import ConfusionMatrix
     from edge.preprocess import preprocess
 
     cm = ConfusionMatrix(desc.num_classes)
+    modes = [(m, m.training) for m in model.modules()]  # frozen layers stay in eval
     model.eval()
     with torch.no_grad():
         for i in range(min(limit, len(reader))):
@@ -306,7 +424,8 @@ def validate(model: nn.Module, desc: ModelDescription, reader, device: torch.dev
                 cols = ((np.arange(fw) + 0.5) * w / fw).astype(np.int64)
                 pred = pred[rows[:, None], cols[None, :]]
             cm.update(s.labels, pred)
-    model.train()
+    for m, mode in modes:
+        m.training = mode
     m = cm.metrics()
     return {"val_mIoU": float(m["mIoU"]), "val_pixel_accuracy": float(m["pixel_accuracy"])}
 
@@ -330,6 +449,26 @@ def semantic_class_weights(reader, desc: ModelDescription, cfg: TrainConfig
     log.info("class weights %s (%s form): %s", cfg.class_weights, cfg.loss_form,
              np.array2string(np.asarray(w), precision=3))
     return w
+
+
+def _trainable(model: nn.Module, desc: ModelDescription, cfg: TrainConfig) -> list[nn.Parameter]:
+    """The parameters the optimiser updates: all, or with ``finetune`` "head" only the
+    model's ``head_modules()`` (DeepLab's fc6, fc7, fc8: seed 002 set the learning rate of
+    every other layer to 0); the rest are frozen (batch-norm statistics included)."""
+    if cfg.finetune == "all":
+        return list(model.parameters())
+    heads = getattr(model, "head_modules", None)
+    if heads is None:
+        raise ConfigError(f"{desc.name}: --finetune head trains only a model's last layers; "
+                          f"{desc.architecture} does not name them (DeepLab-LargeFOV does)")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = [p for m in heads() for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    log.info("fine-tuning %d of %d parameters (the head only)", sum(p.numel() for p in params),
+             sum(p.numel() for p in model.parameters()))
+    return params
 
 
 def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
@@ -359,14 +498,17 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
         _guard_single_value_batchnorm(model)
     if init is not None:
         load_pretrained(model, init)
+    params = _trainable(model, desc, cfg)
     if cfg.optimizer == "adamw":
-        opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+        opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=cfg.lr,
                                                        weight_decay=cfg.weight_decay)
     elif cfg.optimizer == "rmsprop":
-        opt = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.9, momentum=0.9,
+        opt = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, momentum=0.9,
                                   eps=1.0, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     else:
-        raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; use adamw or rmsprop")
+        raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; use adamw, rmsprop or sgd")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
     start = 0
     if resume is not None:
@@ -383,6 +525,9 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     if desc.task == "instance":
         dataset: Any = InstanceBatches(reader, desc, cfg.augment, cfg.seed)
         step_fn: Any = _InstanceStep(desc, cfg)
+    elif desc.architecture == "roimask":
+        dataset = SemanticBatches(reader, desc, cfg.augment, cfg.seed, swap=cfg.swap_lr)
+        step_fn = _RoIStep(desc, cfg, semantic_class_weights(reader, desc, cfg))
     else:
         dataset = SemanticBatches(reader, desc, cfg.augment, cfg.seed, swap=cfg.swap_lr)
         step_fn = _SemanticStep(desc, cfg, semantic_class_weights(reader, desc, cfg))
@@ -420,6 +565,11 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
         next(it)
     rng = np.random.default_rng([cfg.seed, rank, start])
     model.train()
+    if cfg.finetune == "head":  # frozen layers keep their batch-norm statistics
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(
+                    p.requires_grad for p in m.parameters()):
+                m.eval()
     history: list[dict[str, float]] = []
     t0 = time.time()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train",
@@ -440,7 +590,7 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
                 parts[k] = parts.get(k, 0.0) + float(v.detach()) / cfg.accumulate
         if not math.isfinite(parts["loss"]):
             raise ConfigError(f"loss became {parts['loss']} at step {step}; lower --lr")
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 10.0)
         opt.step()
         sched.step()
         history.append(parts)
