@@ -81,3 +81,18 @@ def test_fit_semantic_carries_boxes() -> None:
                        boxes=np.array([[6, 10, 30, 20, 0]], np.float32))
     out = fit_semantic(s, (20, 30))
     np.testing.assert_allclose(out.boxes, [[3, 5, 15, 10, 0]])
+
+
+@pytest.mark.parametrize("boxes, meta, message", [
+    ({"000000": [5, 10, 25, 20, 0, 1, 2, 3, 4, 5]}, ["person"], "rows of 5"),  # flat list
+    ({"000000.png": [[5, 10, 25, 20, 0]]}, ["person"], "name no image"),  # not a stem
+    ({"000000": [[5, 10, 25, 20, 0]]}, [1], "box_classes"),  # not names
+])
+def test_boxes_that_do_not_line_up_are_refused(tmp_path, boxes, meta, message) -> None:
+    with pytest.raises(DatasetError, match=message):
+        label_folder(_folder(tmp_path, boxes, {"box_classes": meta}))
+
+
+def test_an_image_without_boxes_gets_none(tmp_path) -> None:
+    r = label_folder(_folder(tmp_path, {"000000": []}, {"box_classes": ["person"]}))
+    assert r[0].boxes.shape == (0, 5)

@@ -143,7 +143,32 @@ def test_deeplab_feedback_loss_then_head_finetune_eval_and_fixations(data, tmp_p
     assert len(report["images"]) == 2
     files = [f for r in report["images"] for f in r["files"]]
     assert files and all(Path(f).is_file() for f in files)
-    _export_check_run_bench(ft / "weights.npz", data["voc"], tmp_path, capsys)
+    exp = _export_check_run_bench(ft / "weights.npz", data["voc"], tmp_path, capsys)
+    cal = tmp_path / "int8"
+    assert build_cli.main(["calibrate", "--export", str(exp), "--set",
+                           str(data["voc"] / "images"), "--out", str(cal), "--count", "16",
+                           "--json"]) == 0, capsys.readouterr().err
+    assert any("int8" in f["file"] for f in json.loads((cal / "manifest.json").read_text())[
+        "files"])
+
+
+def test_a_roimask_checkpoint_refuses_boxes_of_other_classes(data, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    _train("roimask", data["fashion"], run, 64, ["--alpha", "0.25", "--no-augment"], capsys)
+    rc = build_cli.main(["train", "--model", str(run / "weights.npz"), "--data",
+                         str(data["voc"]), "--out", str(tmp_path / "again"), "--steps", "1"])
+    assert rc != 0
+    err = capsys.readouterr().err
+    assert "person" in err and "Traceback" not in err
+
+
+def test_fixations_refuse_a_folder_of_other_classes(data, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    _train("deeplab-largefov-mobilenet", data["voc"], run, 64,
+           ["--alpha", "0.25", "--fc-width", "16", "--no-augment"], capsys)
+    rc = build_cli.main(["fixations", "--model", str(run / "weights.npz"), "--data",
+                         str(data["fashion"]), "--out", str(tmp_path / "fx")])
+    assert rc != 0 and "classes" in capsys.readouterr().err
 
 
 def test_vgg16_largefov_trains_a_step_and_exports(data, tmp_path, capsys) -> None:
@@ -165,6 +190,9 @@ def test_vgg16_largefov_trains_a_step_and_exports(data, tmp_path, capsys) -> Non
     (["--model", "deeplab-largefov", "--alpha", "0.5"], "--alpha"),
     (["--model", "deeplab-largefov-mobilenet", "--feedback-loss", "cosine",
       "--feedback-weight", "-1"], "--feedback-weight"),
+    (["--model", "roimask", "--feedback-loss", "cosine"], "--feedback-loss"),
+    (["--model", "deeplab-largefov-mobilenet", "--roi-source", "pred"], "--roi-source"),
+    (["--model", "deeplab-largefov-mobilenet", "--no-gt-masking"], "--no-gt-masking"),
 ])
 def test_misplaced_seed_options_are_refused(argv, message, data, tmp_path, capsys) -> None:
     rc = build_cli.main(["train", "--data", str(data["voc"]), "--out", str(tmp_path / "o"),

@@ -345,6 +345,33 @@ def _check_train_args(args: argparse.Namespace) -> None:
         _check_zoo_options(args.model, args)
 
 
+def _check_seed_train_options(args: argparse.Namespace, desc, box_classes: tuple[str, ...]
+                              ) -> None:
+    """Refuse seed 000 / 002 options given to a model they do nothing for, and a RoI-masked
+    checkpoint resumed on boxes of other classes (its detector would mislabel them)."""
+    roi = {"--roi-source": args.roi_source is not None, "--no-gt-masking": args.no_gt_masking,
+           "--det-weight": args.det_weight is not None}
+    feedback = {"--feedback-loss": args.feedback_loss not in (None, "none"),
+                "--feedback-weight": args.feedback_weight is not None,
+                "--feedback-reduction": args.feedback_reduction is not None,
+                "--feedback-template": args.feedback_template is not None}
+    if desc.architecture != "roimask":
+        for flag, given in roi.items():
+            if given:
+                raise ConfigError(f"{flag} is for the RoI-masked models (seed 000), not "
+                                  f"{desc.name}: drop it")
+    if desc.architecture != "deeplab-largefov":
+        for flag, given in feedback.items():
+            if given:
+                raise ConfigError(f"{flag} compares DeepLab-LargeFOV's fc7 features with class "
+                                  f"templates (seed 002); {desc.name} has no fc7: drop it")
+    if desc.architecture == "roimask" and box_classes != tuple(desc.detector_classes):
+        raise ConfigError(f"--data {args.data}: its boxes are of {list(box_classes) or 'no'} "
+                          f"classes, but {args.model} detects {list(desc.detector_classes)}; "
+                          f"train on data with those box classes, or start from the zoo name "
+                          f"with --init {args.model}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     require("torch", "edge-build train")
     from edge.data.sources import open_instances, open_semantic
@@ -398,8 +425,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         reader: Any = open_instances(args.data, args.categories or names)
     else:
         reader = open_semantic(args.data, args.split)
-    desc = _description_for_training(args, tuple(reader.class_names),
-                                     tuple(getattr(reader, "box_classes", ()) or ()))
+    box_classes = tuple(getattr(reader, "box_classes", ()) or ())
+    desc = _description_for_training(args, tuple(reader.class_names), box_classes)
+    _check_seed_train_options(args, desc, box_classes)
     _check_out_folder(Path(args.out), desc, resume)
     val_reader = open_semantic(args.val, "val") if args.val else None
     summary = train(desc, reader, args.out, cfg, init=init, resume=resume,
@@ -622,6 +650,11 @@ def cmd_fixations(args: argparse.Namespace) -> int:
     samples: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     if Path(args.data).is_dir() and (Path(args.data) / "semantic.json").is_file():
         reader = label_folder(args.data)
+        if tuple(reader.class_names) != tuple(desc.class_names):
+            raise ConfigError(f"--data {args.data}: its classes {list(reader.class_names)[:4]}"
+                              f"... are not the model's {list(desc.class_names)[:4]}...; the "
+                              f"ground-truth shares would compare different classes: use data "
+                              f"of the classes it was trained on")
         for i in range(min(args.images, len(reader))):
             s = reader[i]
             samples.append((Path(s.file_name).stem, s.image, s.labels))

@@ -112,12 +112,19 @@ def fit_semantic(sample: SemanticSample, size: tuple[int, int],
     """As :func:`fit_instances` for a label map (padding is labelled ignore). A mirrored
     sample's ids go through ``swap_lr`` (a 256-entry LUT: body parts' left and right trade
     places, as a mirror demands; seed 001's reader did not, which corrupted its labels),
-    and its joints through ``joint_swap`` (a permutation of the joint rows)."""
+    and its joints through ``joint_swap`` (a permutation of the joint rows). With boxes
+    the padding is the image's mean colour, as for instances: a reflected person there
+    would have no box and teach the detector that people are background."""
     cv2 = require("cv2", "augmentation")
     h, w = size
     m = _choose_warp(sample.image.shape[:2], size, rng, cfg)
-    image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)
+    if sample.boxes is None:
+        image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+    else:
+        fill = tuple(float(v) for v in sample.image.reshape(-1, 3).mean(0))
+        image = cv2.warpAffine(sample.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
     labels = cv2.warpAffine(sample.labels, m, (w, h), flags=cv2.INTER_NEAREST,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE_LABEL)
     mirrored = bool(m[0, 0] < 0)

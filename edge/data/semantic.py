@@ -118,15 +118,30 @@ def _read_boxes(root: Path, meta: dict) -> dict[str, np.ndarray]:
     semantic.json's ``box_classes``: a malformed file fails here, naming it, not mid-run."""
     path = root / "boxes.json"
     classes = meta.get("box_classes")
-    if not isinstance(classes, list) or not classes:
+    if not isinstance(classes, list) or not classes or not all(
+            isinstance(c, str) and c for c in classes):
         raise DatasetError(f"{root / 'semantic.json'}: boxes.json is there but box_classes "
-                           f"(the box class names) is missing; add it or remove boxes.json")
+                           f"(a list of box class names) is missing or not names; add it or "
+                           f"remove boxes.json")
+    shape = "{image stem: [[x1, y1, x2, y2, class], ...]}"
     try:
         raw = json.loads(path.read_text())
-        out = {str(k): np.asarray(v, np.float32).reshape(-1, 5) for k, v in raw.items()}
+        out = {}
+        for k, v in raw.items():
+            b = np.asarray(v, np.float32)
+            if b.size == 0:
+                b = b.reshape(0, 5)
+            if b.ndim != 2 or b.shape[1] != 5:
+                raise ValueError(f"image {k}: rows of 5 numbers expected, got shape {b.shape}")
+            out[str(k)] = b
     except (ValueError, TypeError, AttributeError) as exc:
-        raise DatasetError(f"{path}: not {{image stem: [[x1, y1, x2, y2, class], ...]}} "
-                           f"({exc})") from exc
+        raise DatasetError(f"{path}: not {shape} ({exc})") from exc
+    stems = {p.stem for p in (root / meta.get("images", "images")).iterdir()}
+    unknown = sorted(set(out) - stems)
+    if unknown:
+        raise DatasetError(f"{path}: keys {unknown[:3]} name no image in "
+                           f"{meta.get('images', 'images')}/ (keys are file stems, e.g. "
+                           f"{min(stems) if stems else '000000'!r}); fix or remove them")
     for stem, b in out.items():
         c = b[:, 4]
         if not np.all(np.isfinite(b)) or np.any(c < 0) or np.any(c >= len(classes)) or \

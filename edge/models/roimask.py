@@ -108,7 +108,11 @@ def inside_boxes(boxes: torch.Tensor, scores: torch.Tensor, hw: tuple[int, int],
     in_x = (boxes[..., 0:1] < right) & (boxes[..., 2:3] > left)  # (B, N, w)
     in_y = (boxes[..., 1:2] < bottom) & (boxes[..., 3:4] > top)  # (B, N, h)
     valid = (scores > threshold)[..., None, None]
-    return (in_y[..., :, None] & in_x[..., None, :] & valid).to(boxes.dtype)
+    inside = in_y[..., :, None] & in_x[..., None, :] & valid
+    # Where, not a bool->float Cast: onnxconverter-common's FP16 pass retypes a Cast's
+    # output to float16 but keeps to=FLOAT, and ONNX Runtime refuses the graph
+    one = torch.ones((), dtype=boxes.dtype, device=boxes.device)
+    return torch.where(inside, one, torch.zeros_like(one))
 
 
 def box_mask(boxes: torch.Tensor, scores: torch.Tensor, hw: tuple[int, int], stride: int,
@@ -142,22 +146,60 @@ def clamp_boxes(boxes: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return torch.stack([boxes[..., i].clamp(0.0, float(limits[i])) for i in range(4)], dim=-1)
 
 
-def propose_rois(codes: torch.Tensor, class_logits: torch.Tensor, anchors: torch.Tensor,
-                 weights: tuple[float, float, float, float], k: int, hw: tuple[int, int]
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Top-``k`` RoIs of the SSD outputs: (B, k, 4) boxes clamped to the image, (B, k)
-    scores ``1 - p_background``, (B, k, D + 1) softmax probabilities.
+def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """(B, A, F) rows ``idx`` (B, M) -> (B, M, F)."""
+    return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))
 
-    No NMS: the RoI mask is a union and the CMaps a max over RoIs, both idempotent, so
-    near-duplicate boxes change nothing; TopK with a constant k keeps shapes static.
+
+def pairwise_iou(a: torch.Tensor) -> torch.Tensor:
+    """(B, M, 4) x1y1x2y2 boxes -> (B, M, M) IoU (Min/Max/Mul/Div only)."""
+    lt_x = torch.maximum(a[..., :, None, 0], a[..., None, :, 0])
+    lt_y = torch.maximum(a[..., :, None, 1], a[..., None, :, 1])
+    rb_x = torch.minimum(a[..., :, None, 2], a[..., None, :, 2])
+    rb_y = torch.minimum(a[..., :, None, 3], a[..., None, :, 3])
+    inter = (rb_x - lt_x).clamp(min=0.0) * (rb_y - lt_y).clamp(min=0.0)
+    area = (a[..., 2] - a[..., 0]).clamp(min=0.0) * (a[..., 3] - a[..., 1]).clamp(min=0.0)
+    return inter / (area[..., :, None] + area[..., None, :] - inter).clamp(min=1e-6)
+
+
+def propose_rois(codes: torch.Tensor, class_logits: torch.Tensor, anchors: torch.Tensor,
+                 weights: tuple[float, float, float, float], k: int, hw: tuple[int, int],
+                 iou_threshold: float = 0.6, candidates: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Top-``k`` RoIs of the SSD outputs after Fast NMS: (B, k, 4) boxes clamped to the
+    image, (B, k) scores ``1 - p_background``, (B, k, D + 1) softmax probabilities.
+
+    The union and the max over RoIs ignore duplicates, but the k slots do not: without
+    suppression one confident object's overlapping anchors fill every slot and a second
+    object is never masked in. So the top ``candidates`` (default 4k, at most the anchor
+    count) by score go through Fast NMS (YOLACT's: a box is dropped when a higher-scored
+    one overlaps it by more than ``iou_threshold``, in one parallel step with a constant
+    upper-triangular mask, static shapes) and TopK k picks among the survivors;
+    suppressed slots keep their box with score 0, which marks nothing. Anchors rank by
+    the logit margin ``logsumexp(foreground) - background``, which orders as
+    ``1 - p_background`` does but does not saturate to ties in FP16.
     """
     boxes = decode(codes, anchors, weights)
     probs = torch.softmax(class_logits, dim=-1)
-    score = 1.0 - probs[..., 0]
-    top, idx = torch.topk(score, k, dim=1)
-    rois = torch.gather(boxes, 1, idx[..., None].expand(-1, -1, 4))
-    p = torch.gather(probs, 1, idx[..., None].expand(-1, -1, probs.shape[-1]))
-    return clamp_boxes(rois, hw), top, p
+    fg = class_logits[..., 1:]
+    top_fg = fg.amax(dim=-1, keepdim=True)  # logsumexp by hand: ReduceLogSumExp is not in
+    lse = top_fg[..., 0] + torch.log(torch.exp(fg - top_fg).sum(dim=-1))  # the TRT table
+    margin = lse - class_logits[..., 0]
+    m = min(candidates or 4 * k, margin.shape[1])
+    cand_margin, idx = torch.topk(margin, m, dim=1)
+    cand_boxes = clamp_boxes(_gather_rows(boxes, idx), hw)
+    cand_probs = _gather_rows(probs, idx)
+    iou = pairwise_iou(cand_boxes)
+    upper = torch.ones(m, m, dtype=iou.dtype, device=iou.device).triu(1)  # constant
+    worst = (iou * upper).amax(dim=1)  # each box's largest IoU with a higher-ranked one
+    keep = worst <= iou_threshold
+    ranked = torch.where(keep, cand_margin, cand_margin - 1.0e4)
+    _, pick = torch.topk(ranked, k, dim=1)
+    rois = _gather_rows(cand_boxes, pick)
+    p = _gather_rows(cand_probs, pick)
+    kept = torch.gather(keep, 1, pick)
+    score = torch.where(kept, 1.0 - p[..., 0], torch.zeros_like(p[..., 0]))
+    return rois, score, p
 
 
 # ------------------------------------------------------------------ crop and paste
@@ -259,8 +301,12 @@ class RoIMaskedSegmenter(nn.Module):
         self.detector = SSDDetector(desc.replace(class_names=desc.detector_classes))
         # torch.tensor (not from_numpy) so a model built on the meta device (MAC counts)
         # gets a meta buffer too
-        self.register_buffer("anchors", torch.tensor(
-            ssd_anchors(desc.anchors, self.input_size)), persistent=False)
+        anchors = ssd_anchors(desc.anchors, self.input_size)
+        if desc.roi_boxes > len(anchors):
+            raise ConfigError(f"{desc.name}: --roi-boxes {desc.roi_boxes} is more than the "
+                              f"{len(anchors)} anchors a {self.input_size[0]}x"
+                              f"{self.input_size[1]} input has; lower it")
+        self.register_buffer("anchors", torch.tensor(anchors), persistent=False)
         depths = self.detector.backbone.depths
         a = desc.alpha
         k = desc.num_classes
@@ -274,7 +320,10 @@ class RoIMaskedSegmenter(nn.Module):
         self.image_conv = conv_bn_relu(3, w3, 5)  # Table 4's "Convolution (image)"
         self.refine = conv_bn_relu(w3, mobilenet_depth(REFINE_WIDTH, a, min_depth=16), 3)
         self.score1 = nn.Conv2d(self.refine[0].out_channels, k, 1)
-        self.cmap_proj = None if c == k else nn.Conv2d(c, k, 1, bias=False)
+        # the seed's plain "+ CMap" sum needs detector class i to be segmentation class i
+        # (its VOC setting: background first, then the same names); otherwise project
+        same = tuple(desc.class_names[1:]) == tuple(desc.detector_classes)
+        self.cmap_proj = None if same else nn.Conv2d(c, k, 1, bias=False)
         self.score2 = nn.Conv2d(k, k, 1)
 
     # ----------------------------------------------------------------- pieces
@@ -330,7 +379,8 @@ class RoIMaskedSegmenter(nn.Module):
         taps, codes, class_logits = self._encode(x)
         if rois is None or scores is None or probs is None:
             rois, scores, probs = propose_rois(codes, class_logits, self.anchors,
-                                               d.box_coder_weights, d.roi_boxes, self.input_size)
+                                               d.box_coder_weights, d.roi_boxes, self.input_size,
+                                               d.nms_iou_threshold)
             # fixed inputs of the segmentation path: no gradient into the SSD heads
             rois, scores, probs = rois.detach(), scores.detach(), probs.detach()
         else:

@@ -350,6 +350,29 @@ class _RoIStep:
         self.weights = None if weights is None else torch.from_numpy(
             np.asarray(weights, np.float32))
 
+    def mask_labels(self, labels: torch.Tensor, roi_mask: torch.Tensor,
+                    batch: list[dict[str, Any]]) -> torch.Tensor:
+        """Ground-truth masking: (B, H, W) labels, background outside every RoI (the seed's
+        5.4.1.1) and ignored (255) on objects the N RoIs left out (the net is forced to
+        background there, which is not the object's fault). Unchanged without masking."""
+        if not self.cfg.gt_masking or self.desc.roi_mode == "none":
+            return labels
+        used = roi_mask[:, 0] > 0.5
+        if self.cfg.roi_source == "gt":  # all boxes, also those beyond the N RoIs
+            objects = torch.from_numpy(np.stack([self.union(b["boxes"]) for b in batch])
+                                       ).to(labels.device)
+        else:
+            objects = used
+        labels = torch.where(objects | (labels == 255), labels, torch.zeros_like(labels))
+        return torch.where(objects & ~used, torch.full_like(labels, 255), labels)
+
+    def union(self, boxes: np.ndarray) -> np.ndarray:
+        """(H, W) bool: pixels inside any of ``boxes`` (N, 5), the model's rounding."""
+        from edge.geometry.raster import box_mask
+
+        return box_mask(boxes[:, :4], np.ones(len(boxes), np.float32), self.desc.input_size, 1,
+                        0.0) > 0.5
+
     def gt_rois(self, batch: list[dict[str, Any]]) -> tuple[np.ndarray, ...]:
         """(B, N, 4) boxes, (B, N) scores 1/0, (B, N, D + 1) one-hot probabilities."""
         n, d = self.desc.roi_boxes, len(self.desc.detector_classes)
@@ -391,9 +414,7 @@ class _RoIStep:
         loc, cls = ssd_loss(out["codes"], out["class_logits"],
                             torch.from_numpy(np.stack(tcodes)).to(device),
                             torch.from_numpy(np.stack(tlabels)).to(device), self.cfg.neg_ratio)
-        if self.cfg.gt_masking and self.desc.roi_mode != "none":
-            inside = out["roi_mask"][:, 0] > 0.5
-            labels = torch.where(inside | (labels == 255), labels, torch.zeros_like(labels))
+        labels = self.mask_labels(labels, out["roi_mask"], batch)
         weights = None if self.weights is None else self.weights.to(device)
         ce, _ = multi_output_loss(out["outputs"], labels, weights, self.cfg.loss_form)
         total = ce + self.cfg.det_weight * (loc + cls)
