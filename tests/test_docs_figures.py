@@ -250,3 +250,49 @@ def test_demo_onnx_latency_table_equals_its_json() -> None:
             ratios = [p50["fp32"][g] / p50["int8"][g] for g in rest]
             assert same(lo, min(ratios)) and same(hi, max(ratios)), row
     assert len(listed) >= 3
+
+
+# ------------------------------------------------------------------ seeds 000 and 002
+
+
+def _seed2_slug(prefix: str, row: str) -> str:
+    keep = "".join(c if c.isalnum() else "-" for c in row.lower())
+    return f"{prefix}-" + "-".join(p for p in keep.split("-") if p)[:60]
+
+
+def test_seed000_002_tables_equal_their_json() -> None:
+    """docs/seeds-000-002.md <- docs/seeds/000-002-results.json and bench-000-002.json."""
+    runs = json.loads((DOCS / "seeds" / "000-002-results.json").read_text())["runs"]
+    bench = json.loads((DOCS / "seeds" / "bench-000-002.json").read_text())["rows"]
+    found = tables((DOCS / "seeds-000-002.md").read_text())
+    checked = 0
+    for table in found:
+        for row in find(table, "configuration", "macro F1"):
+            m = runs[_seed2_slug("000", col(row, "configuration"))]["metrics"]["fashion-test"]
+            for name, key in (("pixel accuracy", "pixel_accuracy"),
+                              ("macro precision", "macro_precision"),
+                              ("macro recall", "macro_recall"), ("macro F1", "macro_f1"),
+                              ("mIoU", "mIoU")):
+                assert same(col(row, name), m[key], 100), (row, name)
+                checked += 1
+    splits = iter(("voc-val", "voc-val-occluded"))
+    for table in found:
+        rows = find(table, "auxiliary loss")
+        if not rows:
+            continue
+        split = next(splits)
+        for row in rows:
+            for w, cell in row.items():
+                if w == "auxiliary loss" or cell == "-":
+                    continue
+                run = runs[_seed2_slug("002", f"{col(row, 'auxiliary loss')} {w}")]
+                assert same(cell, run["metrics"][split]["mIoU"], 100), (row, w)
+                checked += 1
+    for table in found:
+        for row in find(table, "model", "precision", "FPS"):
+            (ours,) = [r for r in bench if r["config"] == col(row, "model")
+                       and r["precision"] == col(row, "precision") and r.get("peer") is None]
+            assert same(col(row, "FPS"), ours["fps"]) and same(col(row, "GMAC"),
+                                                               ours["gmacs"]), row
+            checked += 1
+    assert checked >= 60  # Table 5 (3 rows x 5), Table 3.1 twice (2 x 24), the bench rows

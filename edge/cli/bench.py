@@ -216,7 +216,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
         configs = [] if args.model else ["ssd-isb-multi-shape"]
     elif args.configs.strip().lower() == "all":  # the thesis's models
         configs = list(catalog.INSTANCE_CONFIGS) + list(catalog.SEMANTIC_CONFIGS)
-    elif args.configs.strip().lower() == "seeds":  # the seed systems (001, 004)
+    elif args.configs.strip().lower() == "seeds":  # the seed systems (000, 001, 002, 004)
         configs = list(catalog.SEED_CONFIGS)
     elif args.configs.strip().lower() in ("", "none"):
         configs = []
@@ -311,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy measured on --data, or for demo without --data on generated "
                         "held-out scenes")
     g.add_argument("--configs", default=None,
-                   help="'all' (the thesis's models), 'seeds' (ICNet, SegNet, hourglass of "
-                        "seeds 001/004), 'none', or comma-separated zoo names (default "
+                   help="'all' (the thesis's models), 'seeds' (the RoI-masked nets, ICNet, "
+                        "DeepLab, SegNet, hourglass of seeds 000-004), 'none', or comma-separated zoo names (default "
                         "ssd-isb-multi-shape; none with --model, which 'none' needs)")
     g.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "tensorrt"))
     g.add_argument("--precision", default="fp32,int8", help="comma list (default fp32,int8)")

@@ -344,17 +344,8 @@ class RoIMaskedSegmenter(nn.Module):
             y = layer(y)
             if i in DECODER_TAPS:
                 taps[DECODER_TAPS[i]] = y
-        maps = [taps[16], taps[32]]
-        y = taps[32]
-        for extra in det.extras:
-            y = extra(y)
-            maps.append(y)
-        b = x.shape[0]
-        codes, logits = [], []
-        for m, box_head, cls_head in zip(maps, det.box_heads, det.cls_heads):
-            codes.append(box_head(m).permute(0, 2, 3, 1).reshape(b, -1, 4))
-            logits.append(cls_head(m).permute(0, 2, 3, 1).reshape(b, -1, det.num_logits))
-        return taps, torch.cat(codes, 1), torch.cat(logits, 1)
+        codes, logits = det.predict(taps)
+        return taps, codes, logits
 
     def _hw(self, stride: int) -> tuple[int, int]:
         return self.input_size[0] // stride, self.input_size[1] // stride

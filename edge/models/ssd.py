@@ -52,14 +52,21 @@ class SSDDetector(nn.Module):
         self, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
         taps = self.backbone(x)
+        codes, logits = self.predict(taps)
+        return codes, logits, taps
+
+    def predict(self, taps: dict[int, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(codes (B, A, 4), class logits (B, A, K+1)) from the backbone's stride-16 and
+        -32 taps: the extra layers and the heads (also run on a backbone pass shared with
+        another decoder, as the RoI-masked segmenter does)."""
         maps = [taps[16], taps[32]]
         y = taps[32]
         for extra in self.extras:
             y = extra(y)
             maps.append(y)
-        b = x.shape[0]
+        b = y.shape[0]
         codes, logits = [], []
         for m, box_head, cls_head in zip(maps, self.box_heads, self.cls_heads):
             codes.append(box_head(m).permute(0, 2, 3, 1).reshape(b, -1, 4))
             logits.append(cls_head(m).permute(0, 2, 3, 1).reshape(b, -1, self.num_logits))
-        return torch.cat(codes, 1), torch.cat(logits, 1), taps
+        return torch.cat(codes, 1), torch.cat(logits, 1)
