@@ -114,3 +114,20 @@ def test_roimask_fp16_export_loads_and_agrees(tmp_path) -> None:
     assert got.shape == ref.shape
     # FP16 logits: the argmax agrees almost everywhere (ties of near-equal scores aside)
     assert (got.argmax(1) == ref.argmax(1)).mean() > 0.98
+
+
+def test_cmaps_are_summed_as_they_are_only_when_the_classes_coincide() -> None:
+    """Seed 000's VOC setting (detector classes = segmentation classes after background):
+    the plain "+ CMap" sum; a person detector under garment classes: a 1x1 projection."""
+    from edge.description import VOC_CLASSES
+
+    voc = catalog.describe("roimask", alpha=0.25, input_size=(64, 64), class_names=VOC_CLASSES,
+                           detector_classes=VOC_CLASSES[1:])
+    model = build_model(voc).eval()
+    assert model.cmap_proj is None
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 64, 64)).shape == (1, len(VOC_CLASSES), 64, 64)
+    shuffled = catalog.describe("roimask", alpha=0.25, input_size=(64, 64),
+                                class_names=VOC_CLASSES,
+                                detector_classes=tuple(reversed(VOC_CLASSES[1:])))
+    assert build_model(shuffled).cmap_proj is not None

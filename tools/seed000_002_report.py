@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -164,11 +163,17 @@ def main(argv: list[str]) -> int:
     image = None
     if fix is not None and fix_dir is not None:
         (DOCS / "seeds" / "fixations.json").write_text(json.dumps(fix, indent=1) + "\n")
-        files = [f for r in fix["images"] for f in r["files"]]
+        # the first six heat maps of object classes, side by side, two rows
+        files = [f for r in fix["images"] for f in r["files"] if "_00_" not in Path(f).name]
         if files:
-            dst = DOCS / "images" / "seed002-fixations.jpg"
-            shutil.copyfile(files[0], dst)
-            image = "images/seed002-fixations.jpg"
+            import cv2
+            import numpy as np
+
+            tiles = [cv2.imread(f) for f in files[:6]]
+            tiles += [np.zeros_like(tiles[0])] * (6 - len(tiles))
+            grid = np.vstack([np.hstack(tiles[:3]), np.hstack(tiles[3:])])
+            cv2.imwrite(str(DOCS / "images" / "seed002-fixations.png"), grid)
+            image = "images/seed002-fixations.png"
     plot(runs, DOCS / "images" / "seed002-feedback.png")
     s0, s2 = setups.get("setup_000", {}), setups.get("setup_002", {})
     base_val = _miou(runs, "002-base", "voc-val")
@@ -256,7 +261,7 @@ def main(argv: list[str]) -> int:
         "",
         "- Seed 000 used PASCAL VOC (21 classes) with a modified AlexNet and a full Faster "
         "R-CNN; we use synthetic fashion scenes, the package's MobileNet-v1 SSD as the RoI "
-        "proposer (top-N RoIs by score, no NMS: the mask is a union and the CMaps a max), BN "
+        "proposer (in the graph: Fast NMS over the top 4N anchors, then the top N RoIs), BN "
         "instead of LRN, and a MobileNet shared backbone whose stride-2/4/8 maps are the "
         "decoder's skips. Inputs are static (multiples of 32), so no Crop layers.",
         "- Seed 002 fine-tuned VOC-pretrained VGG-16 weights; ours are trained here from "

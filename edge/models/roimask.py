@@ -14,11 +14,11 @@ heads then run on taps 16/32 exactly as :meth:`SSDDetector.forward` does.
 
 **RoI proposer (in the graph).** Codes are decoded against the anchors (a buffer from
 :func:`edge.geometry.ssd_anchors`), class probabilities are a softmax over
-``D + 1`` logits (column 0 background), the RoI score is ``1 - p_background``, and
-TopK with the constant ``k = roi_boxes`` picks N RoIs, clamped to the image. No NMS:
-the mask is a union and the CMaps a max over RoIs, both idempotent, so duplicate boxes
-change nothing (in "crop" mode a duplicate only costs its decoder pass). RoIs at or
-below ``score_threshold`` stay in the fixed-size set but mark no cell.
+``D + 1`` logits (column 0 background), the RoI score is ``1 - p_background``; the top
+4N anchors go through Fast NMS and TopK with the constant ``k = roi_boxes`` picks N RoIs,
+clamped to the image (:func:`propose_rois`: without suppression one object's duplicates
+would fill every slot). RoIs at or below ``score_threshold``, and suppressed ones, stay in
+the fixed-size set but mark no cell.
 
 **Decoder** (Table 4, the channel-consistent reading of 1.1, adapted to MobileNet):
 masked 1/8 features -> three stages ``[ConvTranspose 4x4/2 (padding 1: exactly x2, so
