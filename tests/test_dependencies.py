@@ -28,7 +28,8 @@ def run_bare(code: str) -> subprocess.CompletedProcess:
 
 # Modules that are PyTorch code by nature; importing them without torch must fail with
 # MissingDependencyError (tested below), everything else must import.
-TORCH_MODULES = ("edge.models", "edge.train.losses", "edge.train.seg_losses", "edge.train.trainer")
+TORCH_MODULES = ("edge.models", "edge.train.losses", "edge.train.seg_losses", "edge.train.trainer",
+                 "edge.train.feedback_losses", "edge.evaluate.fixations")
 
 
 def lean_modules() -> list[str]:
