@@ -45,8 +45,9 @@ def pct(v: float | None) -> str:
 
 
 def foreground_macro(m: dict, key: str) -> float | None:
-    """Macro average of a per-class list over the foreground classes it defines (non-null)."""
-    vals = [v for v in m.get(key, [])[1:] if v is not None and not math.isnan(v)]
+    """Macro average of a per-class table ({class: value}) over the foreground classes it
+    defines (non-null; the first class is background)."""
+    vals = [v for v in list(m.get(key, {}).values())[1:] if v is not None and not math.isnan(v)]
     return sum(vals) / len(vals) if vals else None
 
 
@@ -64,6 +65,71 @@ def table_000(runs: dict) -> list[str]:
                    f"{pct(foreground_macro(m, 'per_class_f1'))} | "
                    f"{r['train']['seconds']:.0f} |")
     return out
+
+
+def converged_000(runs: dict) -> list[str]:
+    """How far from converged the seed-000 networks are at this budget."""
+    recalls = [foreground_macro(r["metrics"]["fashion-test"], "per_class_accuracy")
+               for r in runs.values() if r.get("table") == "000"]
+    recalls = [v for v in recalls if v is not None]
+    if not recalls:
+        return []
+    return [f"At this budget the networks are far from converged: the best foreground macro "
+            f"recall is {pct(max(recalls))}%, so this table shows the experiment running, in "
+            f"the seed's form, not what RoI masking is worth.", ""]
+
+
+def same_rows_note(runs: dict) -> list[str]:
+    """Say so when ground-truth masking changed nothing, and why."""
+    a = runs.get("000-roi-masking-ground-truth-masking-the-seed-s")
+    b = runs.get("000-roi-masking-no-ground-truth-masking")
+    if not a or not b:
+        return []
+    ma, mb = a["metrics"]["fashion-test"], b["metrics"]["fashion-test"]
+    if any(round(ma[k], 4) != round(mb[k], 4) for k in ("mIoU", "macro_f1", "pixel_accuracy")):
+        return []
+    gap = max(abs(x["loss"] - y["loss"]) for x, y in zip(a["curve"], b["curve"]))
+    return [f"The first two rows agree to every printed digit (their logged training losses "
+            f"differ by at most {gap:.1e}, floating-point noise): with RoIs from the "
+            f"ground-truth person boxes, every label outside them is background already in "
+            f"these scenes, so ground-truth masking changes no label. It matters when the RoIs are the detector's (`--roi-source pred`, the "
+            "seed's setting), where a missed person's garments would otherwise be charged "
+            "to the segmentation; those two rows are in the experiment script but were not "
+            "run here for time (about 25 min each on this machine).", ""]
+
+
+def verdict_002(runs: dict, best: tuple[str, float] | None, ctrl: float | None) -> list[str]:
+    """The best loss against the control, the size of the gain against the stated noise,
+    and whether that loss's mIoU rises with its weight on both splits."""
+    if not best or ctrl is None:
+        return []
+    name, value = best
+    loss = name.rsplit(" ", 1)[0]
+    gain = 100 * (value - ctrl)
+    text = (f"Best feedback run: {name} at {pct(value)} against the control's {pct(ctrl)} "
+            f"({gain:+.2f} points). ")
+    rising = all(
+        all(b >= a for a, b in zip(vals, vals[1:]))
+        for vals in ([_miou(runs, slug(f"{loss} {w:g}"), split) or 0.0 for w in WEIGHTS]
+                     for split in ("voc-val", "voc-val-occluded")))
+    if gain <= 0:
+        text += "No feedback loss improves on CE alone here."
+    elif gain < 1.0:
+        text += ("With one training seed per row and no measured run-to-run spread, a gain "
+                 "under a point is a hint, not a result")
+        text += (f"; {loss}'s mIoU does rise with its weight on both the plain and the "
+                 f"occluded scenes." if rising else ".")
+    else:
+        text += "One training seed per row: run-to-run spread was not measured."
+    under = [r for k, r in runs.items() if k.startswith("002-") and k != "002-base"]
+    moved = max((abs(100 * (r["metrics"]["voc-val"]["mIoU"] - ctrl)) for r in under),
+                default=0.0)
+    return [text, "", f"Under the seed's protocol (SGD at 1e-4 on the head alone, "
+                      f"{len(under)} runs) no run moved validation mIoU by more than "
+                      f"{moved:.2f} points from the control, at any weight, and the seed's collapse "
+                      f"at large weights (correlation 0.3253 at 5) did not appear within "
+                      f"this budget, although the feedback term itself kept falling (the "
+                      f"`feedback` column of each run's curve in 000-002-results.json).", ""]
 
 
 def _miou(runs: dict, name: str, split: str) -> float | None:
@@ -201,6 +267,8 @@ def main(argv: list[str]) -> int:
         "",
         *table_000(runs),
         "",
+        *converged_000(runs),
+        *same_rows_note(runs),
         "Seed 000's own Table 5 (PASCAL VOC, 21 classes, modified AlexNet + Faster R-CNN, one "
         "epoch of 225 images; its averaging is not stated): accuracy 25.09, precision 47.62, "
         "recall 15.09, F1 22.93. Quoted, not compared: data, classes and scale differ.",
@@ -232,9 +300,7 @@ def main(argv: list[str]) -> int:
         "",
         *table_31(runs, "voc-val-occluded"),
         "",
-        f"Best feedback run: {best[0]} at {pct(best[1])} against the control's "
-        f"{pct(ctrl_val)} ({'better' if ctrl_val is not None and best[1] > ctrl_val else 'not better'})."
-        if best else "",
+        *verdict_002(runs, best, ctrl_val),
         "",
         "![mIoU against the loss weight](images/seed002-feedback.png)",
         "",
@@ -268,8 +334,9 @@ def main(argv: list[str]) -> int:
         "scratch on synthetic data, on the MobileNet variant for the sweep. "
         "`deeplab-largefov` (VGG-16, 20.5 M parameters at 21 classes) trains, exports and "
         "runs through the same commands (tests/test_seed000_002_e2e.py).",
-        "- Hundreds of steps on 2 CPU cores instead of the seeds' GPU schedules; one seed "
-        "per row, so differences of a point or two are within run-to-run noise.",
+        "- Hundreds of steps on 2 CPU cores instead of the seeds' GPU schedules, and one "
+        "training seed per row: run-to-run spread was not measured, so small differences "
+        "are not evidence.",
         "",
     ]
     (DOCS / "seeds-000-002.md").write_text("\n".join(lines))
