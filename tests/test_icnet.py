@@ -11,6 +11,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from edge import catalog  # noqa: E402
 from edge.models.icnet import ICNet, PyramidPooling, pyramid_pool_bins  # noqa: E402
+from tests.torch_helpers import randomise_bn  # noqa: E402
 
 SMALL = (128, 128)  # 1/32 map 4x4: bin 3 pools with kernel 1
 
@@ -19,15 +20,6 @@ def small_model(filter_scale: int = 1, k: int = 5) -> ICNet:
     torch.manual_seed(0)
     desc = catalog.describe("icnet", input_size=SMALL, num_classes=k, filter_scale=filter_scale)
     return ICNet(desc)
-
-
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Non-trivial BN statistics, so the eval-mode comparison exercises them."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
 @pytest.mark.parametrize("name, reference", [("icnet", 6_710_000), ("icnet-fs2", 26_755_000)])
@@ -95,7 +87,7 @@ def test_export_is_trt_parseable_and_matches_onnxruntime(tmp_path) -> None:
     from edge.export.trt_support import check_model
 
     model = small_model()
-    _randomise_bn(model)
+    randomise_bn(model)
     model.eval()
     x = torch.randn(1, 3, *SMALL, generator=torch.Generator().manual_seed(3))
     path = tmp_path / "icnet.onnx"

@@ -20,6 +20,7 @@ from edge.models.roimask import (  # noqa: E402
     paste_crops,
     sample_crops,
 )
+from tests.torch_helpers import randomise_bn  # noqa: E402
 
 SMALL = (64, 64)
 K = len(FASHION_CLASSES)
@@ -35,15 +36,6 @@ def make_desc(mode: str = "mask", size: tuple[int, int] = SMALL, **kw) -> ModelD
 def make_model(mode: str = "mask", size: tuple[int, int] = SMALL, **kw) -> RoIMaskedSegmenter:
     torch.manual_seed(0)
     return RoIMaskedSegmenter(make_desc(mode, size, **kw))
-
-
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Non-trivial BN statistics, so eval-mode comparisons exercise them."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
 def gt_rois(boxes: list[list[list[float]]], n: int) -> tuple[torch.Tensor, ...]:
@@ -127,7 +119,7 @@ def test_crop_mode_equals_dense_masking_for_a_full_image_roi() -> None:
     zero-score RoI must not leak into the paste; the batch checks the crop offsets."""
     size = (64, 64)
     mask_model = make_model("mask", size, roi_boxes=2, roi_crop=8)
-    _randomise_bn(mask_model)
+    randomise_bn(mask_model)
     crop_model = RoIMaskedSegmenter(make_desc("crop", size, roi_boxes=2, roi_crop=8))
     crop_model.load_state_dict(mask_model.state_dict())
     x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(4))
@@ -207,7 +199,7 @@ def test_export_is_trt_parseable_and_matches_onnxruntime(mode: str, tmp_path) ->
     from edge.export.trt_support import check_model
 
     model = make_model(mode, roi_boxes=4, roi_crop=2)
-    _randomise_bn(model)
+    randomise_bn(model)
     model.eval()
     x = torch.randn(1, 3, *SMALL, generator=torch.Generator().manual_seed(3))
     # random weights give distinct RoI scores (no TopK ties); a threshold between the

@@ -71,7 +71,7 @@ from edge.errors import ConfigError
 from edge.geometry.anchors import ssd_anchors
 
 from .backbones import BN_EPS
-from .geometry_torch import decode
+from .geometry_torch import box_iou, decode
 from .ssd import SSDDetector
 
 # MobileNet layer index -> stride of the taps the decoder and the SSD read: the deepest
@@ -151,17 +151,6 @@ def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))
 
 
-def pairwise_iou(a: torch.Tensor) -> torch.Tensor:
-    """(B, M, 4) x1y1x2y2 boxes -> (B, M, M) IoU (Min/Max/Mul/Div only)."""
-    lt_x = torch.maximum(a[..., :, None, 0], a[..., None, :, 0])
-    lt_y = torch.maximum(a[..., :, None, 1], a[..., None, :, 1])
-    rb_x = torch.minimum(a[..., :, None, 2], a[..., None, :, 2])
-    rb_y = torch.minimum(a[..., :, None, 3], a[..., None, :, 3])
-    inter = (rb_x - lt_x).clamp(min=0.0) * (rb_y - lt_y).clamp(min=0.0)
-    area = (a[..., 2] - a[..., 0]).clamp(min=0.0) * (a[..., 3] - a[..., 1]).clamp(min=0.0)
-    return inter / (area[..., :, None] + area[..., None, :] - inter).clamp(min=1e-6)
-
-
 def propose_rois(codes: torch.Tensor, class_logits: torch.Tensor, anchors: torch.Tensor,
                  weights: tuple[float, float, float, float], k: int, hw: tuple[int, int],
                  iou_threshold: float = 0.6, candidates: int | None = None
@@ -189,7 +178,7 @@ def propose_rois(codes: torch.Tensor, class_logits: torch.Tensor, anchors: torch
     cand_margin, idx = torch.topk(margin, m, dim=1)
     cand_boxes = clamp_boxes(_gather_rows(boxes, idx), hw)
     cand_probs = _gather_rows(probs, idx)
-    iou = pairwise_iou(cand_boxes)
+    iou = box_iou(cand_boxes, cand_boxes)
     upper = torch.ones(m, m, dtype=iou.dtype, device=iou.device).triu(1)  # constant
     worst = (iou * upper).amax(dim=1)  # each box's largest IoU with a higher-ranked one
     keep = worst <= iou_threshold
