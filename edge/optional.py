@@ -17,6 +17,8 @@ _HINTS: dict[str, tuple[str, str]] = {
     "torch": ("install it with: pip install 'edge-seg[build]' (or bash tools/setup.sh)",
               "the PyTorch model zoo"),
     "onnx": ("install it with: pip install 'edge-seg[build]'", "ONNX export"),
+    "safetensors": ("install it with: pip install 'edge-seg[build]'",
+                    "reading .safetensors weights"),
     "onnxruntime": ("install it with: pip install 'edge-seg[runtime]'",
                     "the ONNX Runtime backend"),
     "tensorrt": (

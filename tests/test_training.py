@@ -220,20 +220,18 @@ def test_init_from_weights_on_disk(tmp_path) -> None:
         load_pretrained(target, tmp_path / "other.pt")
 
 
-def test_init_matching_few_tensors_warns_with_the_count(tmp_path, caplog) -> None:
-    import logging
-
+def test_init_matching_few_tensors_is_refused_with_the_count(tmp_path) -> None:
+    """A file that fills almost none of the backbone would train from scratch in
+    disguise: it is refused, naming how much matched, and the model is left untouched."""
+    from edge.errors import ModelFileError
     from edge.models.zoo import create
     from edge.train.checkpoint import load_pretrained
 
     _, target = create("squeezenet-fcn8s", input_size=(64, 64))
     own = target.state_dict()
     first = next(iter(own))
-    few = {first: own[first].clone(), **{f"other.{i}": torch.zeros(2) for i in range(9)}}
+    few = {first: own[first].clone() + 1, **{f"other.{i}": torch.zeros(2) for i in range(9)}}
     torch.save(few, tmp_path / "mostly-other.pt")
-    with caplog.at_level(logging.INFO, logger="edge.train.checkpoint"):
-        assert load_pretrained(target, tmp_path / "mostly-other.pt") == 1
-    (rec,) = [r for r in caplog.records if "mostly-other.pt" in r.getMessage()]
-    assert rec.levelno == logging.WARNING
-    assert "only 1 of its 10 tensors" in rec.getMessage()
-    assert f"other {len(own) - 1} model tensors keep their random" in rec.getMessage()
+    with pytest.raises(ModelFileError, match=r"mostly-other\.pt.*1 of the 50"):
+        load_pretrained(target, tmp_path / "mostly-other.pt")
+    assert torch.equal(target.state_dict()[first], own[first])

@@ -21,6 +21,8 @@ from edge.description import ModelDescription
 from edge.errors import ModelFileError
 from edge.optional import require
 
+from .pretrained import _SQUEEZE_FIRES  # noqa: F401  (moved there; kept importable here)
+
 log = logging.getLogger(__name__)
 
 DEMO_NAME = "demo"
@@ -111,59 +113,16 @@ def load_model(ref: str | Path):
 
 
 def load_pretrained(model, path: str | Path) -> int:
-    """Copy matching tensors from weights a user already has on disk into ``model``.
+    """Initialise ``model`` from weights a user already has on disk (``--init``).
 
-    Accepts edge-seg checkpoints / weights and plain state dicts (``model`` or
-    ``state_dict`` entries are unwrapped); torchvision SqueezeNet 1.1 names are mapped
-    to ours. Tensors whose name or shape differ (e.g. a classifier) are skipped.
-    Returns how many tensors were copied; none is an error.
+    Delegates to :func:`edge.train.pretrained.init_from_file`, which recognises edge-seg
+    files and plain state dicts, torchvision SqueezeNet 1.1, timm MobileNet-v1, Keras
+    MobileNet and TF-slim MobilenetV1 names (``.safetensors``, ``.pt``/``.pth``/``.bin``,
+    ``.npz``), logs its table at INFO and refuses files that match fewer than 90% of the
+    backbone's tensors. Returns how many tensors were copied (the report's matched rows).
     """
-    torch = require("torch", "loading pretrained weights")
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such weights file for --init")
-    if path.suffix == ".npz":
-        state = _npz_state(torch, path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("model", "state_dict"):
-            if isinstance(state, dict) and isinstance(state.get(key), dict):
-                state = state[key]
-    state = {_torchvision_name(k): v for k, v in state.items()}
-    own = model.state_dict()
-    copied = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
-    if not copied:
-        raise ModelFileError(f"{path}: no tensor matches the model by name and shape; expected "
-                             f"names like {next(iter(own))!r}")
-    own.update(copied)
-    model.load_state_dict(own)
-    rest = len(own) - len(copied)
-    if len(copied) < 0.5 * min(len(state), len(own)):
-        # Few names/shapes matched: the file is mostly another model (other backbone, depth
-        # multiplier or layer names), so training effectively starts from scratch.
-        log.warning("--init %s: only %d of its %d tensors match this model (which has %d); "
-                    "the other %d model tensors keep their random initialisation: is it "
-                    "weights for another model or depth multiplier?", path, len(copied),
-                    len(state), len(own), rest)
-    else:
-        log.info("initialised %d of %d tensors from %s (%d keep their random initialisation)",
-                 len(copied), len(own), path, rest)
-    return len(copied)
+    from .pretrained import init_from_file
 
-
-_SQUEEZE_FIRES = {3: "0.0", 4: "0.1", 6: "1.0", 7: "1.1", 9: "2.0", 10: "2.1", 11: "2.2",
-                  12: "2.3"}
-
-
-def _torchvision_name(name: str) -> str:
-    """Map torchvision ``squeezenet1_1`` feature names to :class:`SqueezeNet11`'s."""
-    parts = name.split(".")
-    if len(parts) >= 3 and parts[0] == "features" and parts[1].isdigit():
-        idx = int(parts[1])
-        if idx == 0:
-            return "backbone.conv1.0." + ".".join(parts[2:])
-        if idx in _SQUEEZE_FIRES:
-            stage, fire = _SQUEEZE_FIRES[idx].split(".")
-            return f"backbone.stages.{stage}.{fire}." + ".".join(parts[2:])
-    return name
-
+    report = init_from_file(model, path)
+    log.info("%s", report.table())
+    return report.matched

@@ -29,7 +29,7 @@ from edge.errors import ConfigError
 from edge.geometry import BoxCoder, ssd_anchors
 from edge.models.zoo import build_model
 
-from .checkpoint import load_pretrained, save_checkpoint, save_weights
+from .checkpoint import save_checkpoint, save_weights
 from .data import InstanceBatches, SemanticBatches, collate
 from .losses import mask_loss, ssd_loss
 from .targets import mask_jobs, ssd_targets
@@ -517,8 +517,13 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     model = build_model(desc).to(device, memory_format=fmt)
     if cfg.batch_size == 1:
         _guard_single_value_batchnorm(model)
-    if init is not None:
-        load_pretrained(model, init)
+    init_report = None
+    if init is not None:  # refuses (ModelFileError) files that miss the backbone
+        from .pretrained import init_from_file
+
+        init_report = init_from_file(model, init)
+        if rank == 0:
+            log.info("%s", init_report.table())
     params = _trainable(model, desc, cfg)
     if cfg.optimizer == "adamw":
         opt: torch.optim.Optimizer = torch.optim.AdamW(params, lr=cfg.lr,
@@ -642,4 +647,5 @@ def train(desc: ModelDescription, reader, out_dir: str | Path, cfg: TrainConfig,
     last = history[-max(1, len(history) // 10):]
     return {"steps": cfg.steps, "seconds": round(time.time() - t0, 1), "out": str(out),
             "loss_first": float(np.mean([h["loss"] for h in first])) if history else None,
-            "loss_last": float(np.mean([h["loss"] for h in last])) if history else None}
+            "loss_last": float(np.mean([h["loss"] for h in last])) if history else None,
+            **({"init": init_report.as_dict(rows=False)} if init_report is not None else {})}
