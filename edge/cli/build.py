@@ -214,9 +214,11 @@ def cmd_dataset_synth(args: argparse.Namespace) -> int:
     if args.images == 0 and args.video is None:
         raise ConfigError("nothing to do: give --images N (N >= 1) and/or --video FILE")
     summary: dict[str, Any] = {}
-    if args.kind != "street":
-        if args.video is not None:
-            raise ConfigError(f"--video writes street scenes; drop it with --kind {args.kind}")
+    if args.backgrounds is not None and args.kind != "people":
+        raise ConfigError(f"--backgrounds is for --kind people; drop it with --kind {args.kind}")
+    if args.video is not None and args.kind != "street":
+        raise ConfigError(f"--video writes street scenes; drop it with --kind {args.kind}")
+    if args.kind not in ("street", "people"):
         if args.size == (640, 640):  # not given: the kind's own default
             h, w = {"parts": (320, 320), "squares": (256, 256), "camvid": (360, 480),
                     "fashion": (320, 320), "voc": (320, 320)}[args.kind]
@@ -252,7 +254,8 @@ def cmd_dataset_synth(args: argparse.Namespace) -> int:
     elif args.images:
         summary["dataset"] = write_dataset(args.out, args.images, (h, w), args.seed,
                                            workers=args.workers, overwrite=args.overwrite,
-                                           keep=[args.video] if args.video else [])
+                                           keep=[args.video] if args.video else [],
+                                           kind=args.kind, backgrounds=args.backgrounds)
     if args.video is not None:
         summary["video"] = write_video(args.video, args.frames, (h, w), args.seed)
     print(json.dumps(summary, indent=2) if args.json else _synth_summary(summary))
@@ -912,15 +915,23 @@ def build_parser() -> argparse.ArgumentParser:
                     "never mix; anything else in the folder makes it refuse (nothing is "
                     "removed). Any other non-empty folder is always refused.")
     p.add_argument("--out", default="synth", help="output folder (default ./synth)")
-    p.add_argument("--kind", choices=("street", "parts", "squares", "camvid", "fashion", "voc"),
+    p.add_argument("--kind", choices=("street", "people", "parts", "squares", "camvid",
+                                      "fashion", "voc"),
                    default="street",
-                   help="street: scenes with person instances (default); parts: person-"
+                   help="street: scenes with person instances (default); people: person "
+                        "instances built to transfer to real cameras (articulated, shaded "
+                        "people with shadows; surveillance, street and webcam geometry; hard "
+                        "negatives; camera noise, blur and compression; --backgrounds); parts: person-"
                         "centred crops with SURREAL's 25 body-part ids and 24 joints (seed "
                         "001; 320x320); squares: seed 004's two-class toy set (256x256); "
                         "camvid: street scenes in CamVid's 11 classes (seed 004; 360x480); "
                         "fashion: people with ATR's 18 garment labels and person boxes (seed "
                         "000; 320x320); voc: objects in four confusable pairs with boxes "
                         "(seed 002; 320x320)")
+    p.add_argument("--backgrounds", metavar="DIR",
+                   help="people: a folder of photos WITHOUT people to crop backgrounds from "
+                        "(tools/fetch_backgrounds.sh makes one from Debian's and PyPI's "
+                        "packages); default: procedural backgrounds only")
     p.add_argument("--occlude", action="store_true",
                    help="voc: cover each object's discriminative part in the image (labels "
                         "unchanged; seed 002's masked-region split)")
@@ -1022,8 +1033,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", metavar="DIR", help="validation set for --eval-every")
     p.add_argument("--eval-every", type=int, metavar="N",
                    help="log validation mIoU every N steps into train_log.jsonl (needs --val)")
-    p.add_argument("--init", help="weights on disk to start from (edge-seg file, state dict, "
-                                  "torchvision SqueezeNet 1.1)")
+    p.add_argument("--init", help="weights on disk to start from: an edge-seg file or state "
+                                  "dict, timm mobilenetv1 (.safetensors/.pth), Keras or TF-slim "
+                                  "MobileNet-v1 exported to a state dict (.npz/.pt), "
+                                  "torchvision SqueezeNet 1.1; prints a matched/missing table "
+                                  "and refuses files that fill under 90%% of the backbone "
+                                  "(docs/training.md)")
     p.add_argument("--resume", help=".pt checkpoint to resume")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_train)

@@ -357,13 +357,19 @@ def scene_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def _render_record(args: tuple[int, int, tuple[int, int], str]) -> dict:
-    """Render and write image ``index``; returns its COCO image and annotation records."""
+def _render_record(args: tuple[int, int, tuple[int, int], str, str, tuple[str, ...]]) -> dict:
+    """Render and write image ``index`` of ``kind`` (street or people, with background
+    photos); returns its COCO image and annotation records."""
     from edge.data.coco import encode_rle
 
     cv2 = require("cv2", "the synthetic scene generator")
-    seed, index, size, out = args
-    image, labels, masks, crowd = random_scene(scene_seed(seed, index), size).render()
+    seed, index, size, out, kind, photos = args
+    if kind == "people":
+        from edge.data.people import render_scene
+
+        image, labels, masks, crowd = render_scene(scene_seed(seed, index), size, photos)
+    else:
+        image, labels, masks, crowd = random_scene(scene_seed(seed, index), size).render()
     name = f"{index:06d}"
     if not cv2.imwrite(f"{out}/images/{name}.jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95]) or \
             not cv2.imwrite(f"{out}/labels/{name}.png", labels):
@@ -492,10 +498,14 @@ def prepare_output(out, overwrite: bool = False, keep=()) -> int:
 
 def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
                   workers: int = 1, progress: bool = True, overwrite: bool = False,
-                  keep=()) -> dict:
+                  keep=(), kind: str = "street", backgrounds: str | None = None) -> dict:
     """Write ``images`` synthetic scenes to ``out``: ``images/*.jpg``, ``labels/*.png``
     (semantic labels, :data:`SEMANTIC_CLASSES`), ``annotations.json`` (COCO instances,
     category ``person``, RLE masks) and ``semantic.json``. Returns a summary.
+
+    ``kind``: ``street`` (this module's scenes) or ``people`` (:mod:`edge.data.people`'s
+    scenes built to transfer to real cameras; ``backgrounds`` a folder of photos without
+    people to crop backgrounds from, else procedural ones only).
 
     ``out`` must be new or empty, or a previous synthetic dataset with ``overwrite``
     (see :func:`prepare_output`): old images never mix with new ones."""
@@ -514,6 +524,15 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
                           f"{workers}")
     if seed < 0:
         raise ConfigError(f"--seed must be 0 or more, got {seed}")
+    if kind not in ("street", "people"):
+        raise ConfigError(f"kind must be street or people, got {kind!r}")
+    if backgrounds is not None and kind != "people":
+        raise ConfigError("--backgrounds is for --kind people")
+    photos: tuple[str, ...] = ()
+    if backgrounds is not None:
+        from edge.data.people import list_photos
+
+        photos = tuple(str(p) for p in list_photos(backgrounds))
     root = Path(out)
     removed = prepare_output(root, overwrite, keep)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -523,7 +542,7 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
         {"classes": list(SEMANTIC_CLASSES), "ignore_label": 255, "images": "images",
          "labels": "labels", "palette_bgr": PALETTE.tolist(), "generator": GENERATOR},
         indent=1))
-    jobs = [(seed, i, tuple(size), str(root)) for i in range(images)]
+    jobs = [(seed, i, tuple(size), str(root), kind, photos) for i in range(images)]
     bar = dict(total=images, desc="synth", unit="img", disable=None if progress else True)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -535,13 +554,15 @@ def write_dataset(out: str, images: int, size: tuple[int, int], seed: int,
         coco_images.append({"id": i + 1, **rec["image"]})
         for ann in rec["annotations"]:
             coco_anns.append({"id": len(coco_anns) + 1, "image_id": i + 1, **ann})
-    coco = {"info": {"description": _COCO_DESCRIPTION, "seed": seed},
+    coco = {"info": {"description": _COCO_DESCRIPTION, "seed": seed, "kind": kind,
+                     "backgrounds": len(photos)},
             "images": coco_images, "annotations": coco_anns,
             "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
     atomic.write_text(root / "annotations.json", json.dumps(coco))
     return {"images": images, "instances": len(coco_anns),
             "crowd": sum(a["iscrowd"] for a in coco_anns), "out": str(root),
-            "size": list(size), "seed": seed, "removed": removed}
+            "size": list(size), "seed": seed, "removed": removed, "kind": kind,
+            "backgrounds": len(photos)}
 
 
 def write_video(path: str, frames: int, size: tuple[int, int], seed: int, fps: float = 25.0,
