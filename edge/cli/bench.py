@@ -297,6 +297,116 @@ def cmd_suite(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_footage(args: argparse.Namespace) -> int:
+    from edge.evaluate import footage as fe
+    from edge.runtime.sinks import check_distinct, check_writable
+
+    videos = list(args.video)
+    for v in videos:
+        _name(v, "--video", "a video file")
+        if not Path(v).is_file():
+            from edge.errors import SourceError
+
+            raise SourceError(f"--video {v}: no such video file")
+    _name(args.model, "--model", "an export folder, a .npz/.pt file or 'demo'")
+    for option in ("sheet", "json", "write_reference"):
+        _name(getattr(args, option), "--" + option.replace("_", "-"), "a file name")
+    for r in args.reference or []:
+        _name(r, "--reference", "a reference JSON file")
+    _at_least(args.every, "--every", 1, "N >= 1 (evaluate every N-th frame, e.g. 10)")
+    _at_least(args.max_frames, "--max-frames", 1, "at least 1 evaluated frame")
+    _at_least(args.threads, "--threads", 1,
+              f"at least 1 thread (omit it to use all {os.cpu_count() or 1})")
+    if args.score is not None and not (math.isfinite(args.score) and 0.0 <= args.score <= 1.0):
+        raise ConfigError(f"--score takes a detection score between 0 and 1 (default: the "
+                          f"model's own threshold), got {args.score:g}")
+    if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
+        raise ConfigError(f"--iou takes a box IoU above 0 and at most 1 (default "
+                          f"{fe.DEFAULT_IOU:g}), got {args.iou:g}")
+    if args.model is None and args.write_reference is None:
+        raise ConfigError("--model is required (an export folder, a .npz/.pt file or 'demo'); "
+                          "only --write-reference runs without a model")
+    if len({Path(v).resolve() for v in videos}) != len(videos):
+        raise ConfigError("--video: a clip is given twice")
+    several = len(videos) > 1
+    outputs: dict[str, str | None] = {"--json": args.json}
+    for v in videos:
+        for option, path in (("--sheet", args.sheet), ("--write-reference", args.write_reference)):
+            if path is not None:
+                outputs[f"{option} ({Path(v).name})"] = str(fe.per_clip_path(path, v, several))
+    # inputs first, so that an output naming one is refused: no output may replace a clip,
+    # nor a hand-reviewed reference (--json, --sheet or --write-reference onto it is lost work)
+    check_distinct({**{f"--video {v}": v for v in videos}, **outputs})
+    check_distinct({**{f"--reference {r}": r for r in args.reference or []}, **outputs})
+    for option, path in outputs.items():
+        if path is not None:
+            check_writable(path, option.split()[0])
+    # references: each to the clip of its 'video' name, refused before any work
+    refs: dict[str, fe.Reference] = {}
+    names: dict[str, list[str]] = {}
+    for v in videos:
+        names.setdefault(Path(v).name, []).append(v)
+    for r in args.reference or []:
+        ref = fe.load_reference(r)
+        if ref.video not in names:
+            raise ConfigError(f"--reference {r}: a reference for {ref.video!r}, which is not "
+                              f"among the --video clips ({', '.join(names)})")
+        if len(names[ref.video]) > 1:
+            raise ConfigError(f"--reference {r}: a reference names its clip by file name only "
+                              f"and {len(names[ref.video])} --video clips are called "
+                              f"{ref.video!r} ({', '.join(names[ref.video])}); give them "
+                              f"distinct names (rename or link one) and set 'video' to match")
+        if ref.video in refs:
+            raise ConfigError(f"--reference: two references for {ref.video!r} "
+                              f"({refs[ref.video].path} and {r})")
+        refs[ref.video] = ref
+    if refs and args.every is not None:
+        import logging
+
+        logging.getLogger("edge.bench").warning(
+            "--every %d does not apply to %s: a reference's own frames are evaluated",
+            args.every, ", ".join(sorted(refs)))
+    every = fe.DEFAULT_EVERY if args.every is None else args.every
+    model = None
+    if args.model is not None:
+        model = fe.FootageModel(args.model, precision=args.precision, score_threshold=args.score,
+                                backend=args.backend, threads=args.threads)
+    rows = []
+    try:
+        for v in videos:
+            ref = refs.get(Path(v).name)
+            people = None
+            if args.write_reference is not None:
+                written, people = fe.background_reference(v, every, args.max_frames,
+                                                          progress=True)
+                out = fe.per_clip_path(args.write_reference, v, several)
+                fe.write_reference(out, written)
+                print(f"{Path(v).name}: background-subtraction reference of "
+                      f"{len(written.frames)} frames written to {out}; review it (static "
+                      f"camera only, merged people undercounted)")
+            if model is not None:
+                sheet = None if args.sheet is None else fe.per_clip_path(args.sheet, v, several)
+                rows.append(fe.evaluate_clip(model, v, ref, every=every, iou_threshold=args.iou,
+                                             max_frames=args.max_frames, sheet=sheet,
+                                             people=people if ref is None else None))
+    finally:
+        if model is not None:
+            model.close()
+    if not rows:
+        return 0
+    print(fe.table(rows))
+    for r in rows:
+        if r["sheet"]:
+            print(f"contact sheet: {r['sheet']}")
+    if args.json is not None:
+        argv = getattr(args, "argv", None)
+        report = {"command": "edge-bench " + " ".join(
+            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
+            "clips": rows}
+        fe.write_output(args.json, (json.dumps(report, indent=2) + "\n").encode())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-bench", __doc__ or "")
     g = parser.add_argument_group(
@@ -425,6 +535,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-images", type=int, default=24, metavar="N",
                    help="scenes to generate when no --holdout is given (default 24)")
     p.set_defaults(handler=cmd_selftest)
+
+    p = sub.add_parser("footage", help="people found in real video: recall, false detections "
+                                       "per frame, mask quality, contact sheet",
+                       description="Runs an instance-segmentation model (as edge-run runs it) "
+                                   "on every N-th frame of real videos and scores it against "
+                                   "a per-frame reference of person boxes: people visible, "
+                                   "found (matched greedily by box IoU), recall, false "
+                                   "detections per frame and, on static-camera clips, an "
+                                   "approximate mask quality (IoU of each found person's mask "
+                                   "with the background-subtraction foreground inside the "
+                                   "reference box). Without --reference the reference is made "
+                                   "by background subtraction: it needs a STATIC camera and "
+                                   "undercounts people walking together (merged blobs), and "
+                                   "its boxes are loose (hence the low default --iou). One "
+                                   "table row per clip; exit 2 on a missing or unreadable "
+                                   "video, a reference for another clip (references name "
+                                   "their clip by file name), an output onto a --video or "
+                                   "--reference file, or a still image or a clip of fewer "
+                                   "than 3 distinct frames without a hand --reference.")
+    p.add_argument("--model", help="export or engine folder, a .npz/.pt weights file, or "
+                                   "'demo' (the shipped model, ONNX Runtime on the CPU)")
+    p.add_argument("--video", action="append", required=True, metavar="PATH",
+                   help="a video file; repeat for several clips (one row each)")
+    p.add_argument("--reference", action="append", metavar="R.json",
+                   help="per-frame person boxes (hand-written or reviewed), matched to the "
+                        "clip of its 'video' file name; repeatable; its frames are the ones "
+                        "evaluated")
+    p.add_argument("--every", type=int, metavar="N",
+                   help="evaluate every N-th frame when there is no reference (default 10)")
+    p.add_argument("--score", type=float, metavar="S",
+                   help="detection score threshold (default: the model's own, what edge-run "
+                        "shows; 0.3 for the demo)")
+    p.add_argument("--iou", type=float, default=0.3, metavar="T",
+                   help="box IoU for a detection to match a reference box (default 0.3: "
+                        "background-subtraction boxes of a static camera are loose)")
+    p.add_argument("--max-frames", type=int, metavar="N",
+                   help="evaluate at most N frames, spread evenly over the clip")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+                   help="graphs to run, where the export has them (default fp32)")
+    p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"),
+                   help="auto = TensorRT when the folder has engines and TensorRT imports")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU cores to use (default: all)")
+    p.add_argument("--sheet", metavar="OUT.jpg",
+                   help="contact sheet of up to 12 evaluated frames spread over the clip "
+                        "(several clips: OUT-<clip>.jpg)")
+    p.add_argument("--json", metavar="FILE", help="write {command, clips: [row per clip]}")
+    p.add_argument("--write-reference", metavar="R.json",
+                   help="write the clip's background-subtraction reference for review "
+                        "(several clips: R-<clip>.json); runs without --model too")
+    p.set_defaults(handler=cmd_footage)
     return parser
 
 
