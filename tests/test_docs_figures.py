@@ -296,3 +296,35 @@ def test_seed000_002_tables_equal_their_json() -> None:
                                                                ours["gmacs"]), row
             checked += 1
     assert checked >= 60  # Table 5 (3 rows x 5), Table 3.1 twice (2 x 24), the bench rows
+
+
+# ------------------------------------------------------------------ real footage
+
+
+def test_real_footage_table_equals_its_json() -> None:
+    """docs/real-footage.md <- docs/footage/footage-{before,after}*.json (edge-bench footage
+    through tools/real_footage_eval.sh): every row's people, found, recall, false detections
+    per frame and mask IoU, for each model and precision printed."""
+    runs = {}
+    for path in sorted((DOCS / "footage").glob("footage-*.json")):
+        stem = path.stem.removeprefix("footage-")  # before, after, after-int8
+        runs[stem] = {c["video"]: c for c in json.loads(path.read_text())["clips"]}
+    assert {"before", "after"} <= set(runs)
+    rows = [r for t in tables((DOCS / "real-footage.md").read_text())
+            for r in find(t, "clip", "model", "visible", "found", "recall", "false/frame")]
+    assert rows
+    seen = set()
+    for r in rows:
+        clip = runs[col(r, "model")][col(r, "clip")]
+        assert int(col(r, "visible")) == clip["people_visible"], r
+        assert int(col(r, "found")) == clip["people_found"], r
+        assert same(col(r, "recall"), clip["recall"], 100), r
+        assert same(col(r, "false/frame"), clip["false_per_frame"]), r
+        assert int(col(r, "frames")) == clip["frames_evaluated"], r
+        iou = col(r, "mask IoU")
+        assert (iou == "-") == (clip["mask_iou_mean"] is None), r
+        if iou != "-":
+            assert same(iou, clip["mask_iou_mean"]), r
+        seen.add((col(r, "model"), col(r, "clip")))
+    # every clip of every run is in the table
+    assert seen == {(m, v) for m, clips in runs.items() for v in clips}
