@@ -41,7 +41,9 @@ def gated(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("gate")
     h, w = json.loads((DEMO_EXPORT / "manifest.json").read_text())["description"]["input_size"]
-    write_dataset(str(root / "calib"), CALIB_FRAMES, (h, w), seed=101, progress=False)
+    # the scenes the demo is calibrated on (tools/package_demo.sh: --kind people)
+    write_dataset(str(root / "calib"), CALIB_FRAMES, (h, w), seed=101, progress=False,
+                  kind="people")
     write_dataset(str(root / "holdout"), HOLDOUT_IMAGES, (h, w), seed=202, progress=False)
     black = root / "black"
     black.mkdir()
@@ -72,9 +74,16 @@ def test_street_scenes_pass_and_black_frames_are_refused_per_artifact(gated) -> 
     for target in ("onnxruntime", "tensorrt-qdq"):  # both measured through ONNX Runtime
         g, b = good["artifacts"][target], bad["artifacts"][target]
         assert g["status"] == "passed" and g["drop_points"] <= MAX_DROP, target
-        assert b["status"] == "refused" and b["drop_points"] > 3 * MAX_DROP, target
-        assert g["metric"] == pytest.approx(good["fp32"] - g["drop_points"])
+        # each artifact is judged by its own drop: refused exactly when it is too large
+        assert (b["status"] == "refused") == (b["drop_points"] > MAX_DROP), target
+        for art, gate in ((g, good), (b, bad)):
+            assert art["metric"] == pytest.approx(gate["fp32"] - art["drop_points"])
         assert len(g["files"]) == 11  # detector + 10 branches
+    # black frames ruin ONNX Runtime's per-tensor activation ranges; the demo's TensorRT
+    # Q/DQ graph (measured: within the gate even from black frames since the real-camera
+    # fine-tune) may pass, and then it alone stays deployable
+    ort = bad["artifacts"]["onnxruntime"]
+    assert ort["status"] == "refused" and ort["drop_points"] > 3 * MAX_DROP
     for gate in (good, bad):  # only TensorRT can run the cache: ungated, never passed
         cache = gate["artifacts"]["tensorrt-cache"]
         assert cache["status"] == "ungated" and "selftest" in cache["note"]
@@ -143,8 +152,19 @@ def test_edge_build_engine_refuses_to_build_int8_from_a_refused_export(gated, ca
                 "precision": opts.precision, "graph": f"{stem}.int8-trt.onnx"}, None
 
     monkeypatch.setattr(builder, "build_one", build_one)
+    # an export whose TensorRT Q/DQ artifact the gate refused (black-frame calibration
+    # refuses it for some weights, not for the demo's since its real-camera fine-tune:
+    # the refusal is written here, the gate's own judgement is tested above)
+    refused = gated["root"] / "bad-trt"
+    if not refused.exists():
+        shutil.copytree(gated["bad"], refused)
+        manifest = json.loads((refused / "manifest.json").read_text())
+        gate = manifest["calibration"]["gate"]
+        gate["artifacts"]["tensorrt-qdq"].update(status="refused", drop_points=12.0,
+                                                 metric=gate["fp32"] - 12.0)
+        (refused / "manifest.json").write_text(json.dumps(manifest, indent=1))
     out = gated["root"] / "engines"
-    argv = ["engine", "--export", str(gated["bad"]), "--precision", "int8", "--out", str(out)]
+    argv = ["engine", "--export", str(refused), "--precision", "int8", "--out", str(out)]
     assert build.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refused" in err[0] and "--allow-refused-int8" in err[0]

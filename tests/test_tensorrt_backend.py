@@ -25,7 +25,7 @@ if shutil.which("g++") is None:
 HALF = {n: "HALF" for n in ("image", "box_codes", "class_logits", "feat32", "feat16", "feat8",
                             "crop32", "crop16", "crop8", "mask_logits")}
 # (frame size, seed): together every one of the demo's 10 branches gets boxes
-SCENES = [((240, 96), 7), ((480, 480), 38), ((480, 480), 1)]
+SCENES = [((240, 96), 7), ((480, 480), 38), ((480, 480), 1), ((480, 480), 39)]
 
 
 @pytest.fixture(scope="module")
