@@ -328,3 +328,37 @@ def test_real_footage_table_equals_its_json() -> None:
         seen.add((col(r, "model"), col(r, "clip")))
     # every clip of every run is in the table
     assert seen == {(m, v) for m, clips in runs.items() for v in clips}
+
+
+def test_real_footage_operating_curve_equals_its_json() -> None:
+    """docs/real-footage.md's operating curve <- docs/footage/operating-points-*.json
+    (tools/footage_operating_points.py), and those JSONs re-derive from the footage
+    results they were computed from (same matching as edge-bench footage)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "footage_operating_points", ROOT / "tools" / "footage_operating_points.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    from edge.evaluate import footage as fe
+
+    refs = {r.video: r for r in (fe.load_reference(p) for p in
+                                 sorted((DOCS / "footage").glob("*.ref.json")))}
+    curves = {}
+    for path in sorted((DOCS / "footage").glob("operating-points-*.json")):
+        stem = path.stem.removeprefix("operating-points-")
+        saved = json.loads(path.read_text())["clips"]
+        again = tool.analyse(tool.clip_rows(DOCS / "footage" / f"footage-{stem}.json"),
+                             {v: refs[v] for v in (c["video"] for c in saved)}, None)
+        assert json.loads(json.dumps(again)) == saved, stem
+        curves[stem] = {c["video"]: c for c in saved}
+    assert {"before", "after", "stage2-t1.0"} <= set(curves)
+    rows = [r for t in tables((DOCS / "real-footage.md").read_text())
+            for r in find(t, "model", "score threshold", "recall", "false/frame")]
+    assert len(rows) >= 15
+    for r in rows:
+        points = {round(p["score_threshold"], 2): p
+                  for p in curves[col(r, "model")]["vtest.avi"]["operating_points"]}
+        p = points[round(float(col(r, "score threshold")), 2)]
+        assert same(col(r, "recall"), p["recall"], 100), r
+        assert same(col(r, "false/frame"), p["false_per_frame"]), r

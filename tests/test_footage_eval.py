@@ -371,6 +371,11 @@ def test_cli_end_to_end_with_the_demo_model(street, tmp_path: Path) -> None:
     assert 0 < row["recall"] <= 1 and row["recall"] == pytest.approx(found / row["people_visible"])
     assert row["mask_iou_pairs"] > 0 and 0 < row["mask_iou_mean"] <= 1
     assert row["false_per_frame"] == pytest.approx(row["false_detections"] / 6)
+    # the operating curve starts at the run's own threshold with the run's own figures
+    first = row["operating_points"][0]
+    assert first["score_threshold"] == pytest.approx(0.3)
+    assert (first["recall"], first["false_per_frame"]) == (row["recall"], row["false_per_frame"])
+    assert sum(g["count"] for g in row["persistent_false"]) <= row["false_detections"]
     assert math.isfinite(row["ms_per_frame"]["p50"])
     img = cv2.imread(str(sheet))
     assert img is not None and img.shape[0] > 100 and row["sheet"] == str(sheet)
@@ -531,3 +536,34 @@ def test_cli_refuses_two_clips_of_one_name_with_a_reference(clip: Path, tmp_path
                        "--reference", str(ref)], capsys)
     assert rc == 2 and "'walkers.avi'" in err and str(twin) in err and str(clip) in err
     assert str(ref) in err and "\n" not in err
+
+
+def test_operating_points_rematch_per_threshold_by_hand() -> None:
+    """Two frames, one person each; a true box at 0.9 and 0.4, a false one at 0.5 and 0.35:
+    recall and false/frame at each threshold counted by hand."""
+    ref = {0: [(0.0, 0.0, 10.0, 20.0)], 10: [(50.0, 50.0, 60.0, 70.0)]}
+    records = [
+        {"frame": 0, "boxes": [[0, 0, 10, 20], [100, 100, 110, 120]], "scores": [0.9, 0.5]},
+        {"frame": 10, "boxes": [[51, 50, 61, 70], [200, 0, 210, 20]], "scores": [0.4, 0.35]},
+    ]
+    pts = fe.operating_points(records, ref, [0.3, 0.45, 0.6, 0.95], 0.3, run_threshold=0.3)
+    got = [(p["score_threshold"], p["recall"], p["false_per_frame"]) for p in pts]
+    assert got == [(0.3, 1.0, 1.0), (0.45, 0.5, 0.5), (0.6, 0.5, 0.0), (0.95, 0.0, 0.0)]
+    with pytest.raises(ConfigError, match="below the run's 0.3"):
+        fe.operating_points(records, ref, [0.2], 0.3, run_threshold=0.3)
+    assert fe.threshold_grid(0.3, top=0.5) == [0.3, 0.35, 0.4, 0.45, 0.5]
+
+
+def test_persistent_false_groups_the_same_place_across_frames() -> None:
+    """A post that fires in 3 of 4 frames is one group of 3; a stray box elsewhere is its
+    own group; a matched person is in none."""
+    ref = {i: [(0.0, 0.0, 10.0, 20.0)] for i in range(4)}
+    post = [100, 100, 110, 130]
+    records = [{"frame": i, "boxes": [[0, 0, 10, 20]] + ([[post[0] + i, *post[1:]]] if i < 3
+                                                          else [[300, 0, 310, 30]]),
+                "scores": [0.9, 0.4 + 0.1 * i]} for i in range(4)]
+    groups = fe.persistent_false(records, ref, 0.3)
+    assert [(g["count"], g["frames"]) for g in groups] == [(3, [0, 1, 2]), (1, [3])]
+    assert groups[0]["share_of_frames"] == 0.75
+    assert groups[0]["mean_score"] == pytest.approx(0.5)
+    assert groups[0]["box"] == [100.0, 100.0, 110.0, 130.0]

@@ -47,6 +47,7 @@ MIN_BACKGROUND_FRAMES = 3  # distinct frames a median background needs (1: the f
 SHEET_TILES = 12  # 4 columns x 3 rows
 SHEET_COLUMNS = 4
 TILE_WIDTH = 384
+PERSISTENT_SHOWN = 5  # largest same-place false-detection groups a clip row keeps
 
 MASK_IOU_MEASURE = ("approximate: IoU of the predicted mask with the background-subtraction "
                     "foreground, both cut to the reference box (shadows left after "
@@ -726,6 +727,74 @@ def summarise(frames: list[dict[str, Any]]) -> dict[str, Any]:
             "mask_iou_pairs": len(ious)}
 
 
+def operating_points(records: Sequence[dict[str, Any]], reference: dict[int, Sequence[Box]],
+                     thresholds: Sequence[float], iou_threshold: float = DEFAULT_IOU,
+                     run_threshold: float = 0.0) -> list[dict[str, Any]]:
+    """Recall and false detections per frame at each score threshold, re-matched from the
+    per-frame ``boxes``/``scores`` a clip row keeps: what ``--score-threshold`` would give,
+    without running the model again. A row only holds detections at or above the
+    threshold it was run with, so lower ``thresholds`` are refused rather than guessed."""
+    low = [t for t in thresholds if t < run_threshold - 1e-9]
+    if low:
+        raise ConfigError(f"score threshold(s) {low} below the run's {run_threshold:g}: the "
+                          f"row has no detections under it; evaluate again with a lower "
+                          f"--score-threshold")
+    out = []
+    for t in sorted(thresholds):
+        frames = []
+        for rec in records:
+            boxes = np.asarray(rec["boxes"], np.float64).reshape(-1, 4)
+            scores = np.asarray(rec["scores"], np.float64).reshape(-1)
+            keep = scores >= t
+            ref = np.asarray(reference[rec["frame"]], np.float64).reshape(-1, 4)
+            m = match_boxes(boxes[keep], ref, iou_threshold, scores=scores[keep])
+            frames.append({"reference": len(ref), "detections": int(keep.sum()),
+                           "found": len(m.pairs), "false": len(m.false)})
+        s = summarise(frames)
+        out.append({"score_threshold": t, "recall": s["recall"],
+                    "false_per_frame": s["false_per_frame"], "people_found": s["people_found"],
+                    "false_detections": s["false_detections"]})
+    return out
+
+
+def threshold_grid(run_threshold: float, top: float = 0.9, step: float = 0.05) -> list[float]:
+    """Score thresholds from the run's own up to ``top``: the rows of an operating curve."""
+    n = int(math.floor((top - run_threshold) / step + 1e-9))
+    return [round(run_threshold + k * step, 4) for k in range(max(n, 0) + 1)]
+
+
+def persistent_false(records: Sequence[dict[str, Any]], reference: dict[int, Sequence[Box]],
+                     iou_threshold: float = DEFAULT_IOU, same_place_iou: float = 0.5
+                     ) -> list[dict[str, Any]]:
+    """False detections grouped by place: on a static camera a false detection that comes
+    back frame after frame at the same spot is scenery the model takes for a person (a
+    post, a sign), not noise; the groups say how much of the false rate that is. A false
+    box joins the first group whose first box it overlaps by ``same_place_iou``. Groups
+    come largest first, with the frames they appear in and their mean score."""
+    from edge.geometry.boxes import box_iou
+
+    groups: list[dict[str, Any]] = []
+    for rec in records:
+        boxes = np.asarray(rec["boxes"], np.float64).reshape(-1, 4)
+        scores = np.asarray(rec["scores"], np.float64).reshape(-1)
+        ref = np.asarray(reference[rec["frame"]], np.float64).reshape(-1, 4)
+        for d in match_boxes(boxes, ref, iou_threshold, scores=scores).false:
+            for g in groups:
+                if box_iou(boxes[d:d + 1], np.asarray([g["box"]]))[0, 0] >= same_place_iou:
+                    g["frames"].append(rec["frame"])
+                    g["scores"].append(float(scores[d]))
+                    break
+            else:
+                groups.append({"box": [round(float(v), 1) for v in boxes[d]],
+                               "frames": [rec["frame"]], "scores": [float(scores[d])]})
+    n = len(records)
+    out = [{"box": g["box"], "count": len(g["frames"]),
+            "share_of_frames": len(set(g["frames"])) / n if n else None,
+            "mean_score": round(float(np.mean(g["scores"])), 4), "frames": g["frames"]}
+           for g in groups]
+    return sorted(out, key=lambda g: (-g["count"], g["frames"][0]))
+
+
 # ---------------------------------------------------------------------------------- model
 
 
@@ -1020,6 +1089,11 @@ def evaluate_clip(model: FootageModel, video: str | Path, reference: Reference |
                          "p50": float(np.median(timed)) if timed else None,
                          "note": "model only (inference + mask paste), first frame excluded"},
         "wall_s": round(wall, 2), "sheet": None, "per_frame": records})
+    row["operating_points"] = operating_points(
+        records, reference.frames, threshold_grid(model.score_threshold), iou_threshold,
+        model.score_threshold)
+    row["persistent_false"] = persistent_false(records, reference.frames,
+                                               iou_threshold)[:PERSISTENT_SHOWN]
     if people is not None and reference.source == "background-subtraction":
         row["background"] = {"method": "median", "samples": len(people.sampled),
                              "typical_width": round(people.typical_width, 3),
