@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -261,6 +263,9 @@ class ModelDescription:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "model description") -> ModelDescription:
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source}: the model description is {type(d).__name__}, not an "
+                              f"object; re-export the model")
         d = dict(d)
         version = d.pop("schema_version", None)
         if version != SCHEMA_VERSION:
@@ -272,6 +277,10 @@ class ModelDescription:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown description fields {unknown}; re-export the model")
+        _check_types(cls, d, source)
+        for b in d.get("branches", ()):
+            _check_types(BranchSpec, b, f"{source}: branch")
+        _check_types(AnchorSpec, d.get("anchors", {}), f"{source}: anchors")
         try:
             d["branches"] = tuple(
                 BranchSpec(shape=tuple(b["shape"]), mode=b["mode"], max_boxes=b["max_boxes"])
@@ -288,14 +297,58 @@ class ModelDescription:
             return cls(**d)
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"{source}: malformed model description ({exc}); re-export") from exc
+        except ConfigError as exc:  # a field's own check: say which file it came from
+            raise ConfigError(f"{source}: {exc}") from exc
 
     @classmethod
     def from_json(cls, text: str, source: str = "model description") -> ModelDescription:
         try:
             d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{source}: model description is not valid JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:  # not JSON, or nested beyond reason
+            raise ConfigError(f"{source}: model description is not valid JSON "
+                              f"({str(exc)[:120]})") from exc
         return cls.from_dict(d, source)
 
     def replace(self, **changes: Any) -> ModelDescription:
         return dataclasses.replace(self, **changes)
+
+
+MAX_SIDE = 16384  # an input side beyond this is a corrupt description, not a network
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field's type hint (tuples arrive as lists)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return isinstance(value, str) and value in args
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return type(value) is int and abs(value) <= 2**31
+    if hint is float:
+        return type(value) in (int, float) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:  # a list from JSON, a tuple from a checkpoint's pickle
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args))
+    return True  # nested dataclasses: checked on their own
+
+
+def _check_types(cls: type, d: Any, source: str) -> None:
+    """Refuse, naming ``source`` and the fields, a description (or branch, anchors) whose
+    values are not of the types the dataclass declares: a string where a tuple of names
+    belongs would otherwise become one name per letter, a float size a float shape."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source}: expected an object, got {type(d).__name__}; re-export")
+    hints = typing.get_type_hints(cls)
+    bad = sorted(k for k, v in d.items() if k in hints and not _fits(v, hints[k]))
+    if bad:
+        raise ConfigError(f"{source}: description fields {bad[:5]} have the wrong type or "
+                          f"value; re-export the model")
+    size = d.get("input_size")
+    if size is not None and max(size) > MAX_SIDE:
+        raise ConfigError(f"{source}: input size {size} is beyond {MAX_SIDE} pixels; re-export")

@@ -18,7 +18,9 @@ crops of the FP32 detector's own detections. Ranges are cached per graph, so an
 interrupted run resumes; every file is written under a temporary name, then renamed.
 
 The output folder is assembled in ``<out>.partial`` and moved into place only when it
-is complete (manifest last): a failed run never leaves ``<out>`` half-written. A
+is complete (:func:`edge.atomic.commit_folder`: over a previous folder its manifest goes
+first and the new one last): a failed or interrupted run never leaves ``<out>`` listing a
+file it does not hold complete. A
 staging folder left by an interrupted run (Ctrl-C) is reused, so the next run resumes
 from its cached ranges; a run that fails with an error removes it.
 """
@@ -254,12 +256,20 @@ def _quantize_static(q, src: Path, tmp: Path, feeds: list[dict[str, np.ndarray]]
 
 def read_ranges(path: Path) -> dict[str, tuple[float, float]]:
     """Tensor -> (lowest, highest) from an ONNX Runtime calibration-range cache."""
-    data = json.loads(path.read_text())
+    from edge.untrusted import load_json, one_line
+
+    fix = f"delete {path} to calibrate again"
+    data = load_json(path, fix, DatasetError)
 
     def scalar(x: Any) -> float:  # plain floats, or serialised 0-d numpy arrays
         return float(np.asarray(x["data"]).reshape(-1)[0]) if isinstance(x, dict) else float(x)
 
-    return {k: (scalar(v["lowest"]), scalar(v["highest"])) for k, v in data["data"].items()}
+    try:
+        return {str(k): (scalar(v["lowest"]), scalar(v["highest"]))
+                for k, v in data["data"].items()}
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise DatasetError(f"{path}: not a calibration-range cache ({one_line(exc, 120)}); "
+                           f"{fix}") from exc
 
 
 def write_trt_cache(ranges: dict[str, tuple[float, float]], path: Path, trt: str = "10.3",
@@ -276,14 +286,22 @@ def write_trt_cache(ranges: dict[str, tuple[float, float]], path: Path, trt: str
 
 def parse_trt_cache(path: str | Path) -> tuple[str, dict[str, float]]:
     """(header, tensor -> scale) of a TensorRT calibration cache."""
-    text = Path(path).read_text().splitlines()
+    try:
+        text = Path(path).read_bytes().decode("ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable TensorRT calibration cache ({exc}); "
+                           f"calibrate again") from exc
     if not text or not text[0].startswith("TRT-"):
         raise DatasetError(f"{path}: not a TensorRT calibration cache (no TRT- header)")
     scales = {}
-    for line in text[1:]:
+    for number, line in enumerate(text[1:], 2):
         if line.strip():
             name, _, hexval = line.rpartition(": ")
-            scales[name] = struct.unpack(">f", bytes.fromhex(hexval))[0]
+            try:
+                scales[name] = struct.unpack(">f", bytes.fromhex(hexval))[0]
+            except (ValueError, struct.error) as exc:
+                raise DatasetError(f"{path}: line {number} is not 'tensor: <8 hex digits>' "
+                                   f"({exc}); calibrate again") from exc
     return text[0], scales
 
 
@@ -371,7 +389,9 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
         raise ConfigError("--out must differ from --export: calibrate writes a new folder")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+    # a folder whose replacement was cut short has no manifest but atomic.REPLACING: ours
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file() \
+            and atomic.being_replaced(out) is None:
         raise ConfigError(f"--out {out}: not empty and not an export folder (no {MANIFEST}); "
                           f"choose a new or empty folder")
     if holdout is not None:
@@ -392,25 +412,11 @@ def calibrate_export(export_dir: str | Path, cset: CalibrationSet, out_dir: str 
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    _move_into_place(stage, out, MANIFEST)
+    # a rename when out is new; over a previous folder the old manifest goes first and the
+    # new one last, so out never lists a file whose sha256 it does not match; a move cut
+    # short leaves atomic.REPLACING in out and this stage, and the next run resumes
+    atomic.commit_folder(stage, out, MANIFEST)
     return gate
-
-
-def _move_into_place(stage: Path, out: Path, manifest_name: str) -> None:
-    """Move the finished staging folder to ``out``: a rename when ``out`` does not exist;
-    otherwise file by file over the previous export, the manifest last, so ``out``
-    always holds a complete export (other files in it are left alone)."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        stage.rename(out)
-        return
-    files = sorted(p for p in stage.rglob("*") if p.is_file())
-    for f in sorted(files, key=lambda p: p.name == manifest_name):
-        dst = out / f.relative_to(stage)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic.replace(f, dst)
-    shutil.rmtree(stage, ignore_errors=True)
 
 
 MEASURED_TARGETS = ("onnxruntime", "tensorrt-qdq")  # runnable here, through ONNX Runtime
@@ -459,10 +465,13 @@ def _calibrate_into(src: Path, manifest: dict[str, Any], desc: ModelDescription,
                     manifest_name: str, remedies: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ranges").mkdir(exist_ok=True)
+    from edge.untrusted import folder_target
+
     kept = [f for f in manifest["files"] if f["precision"] in ("fp32", "fp16")]
-    for f in kept:
-        if not (out / f["file"]).is_file() or sha256_file(out / f["file"]) != f["sha256"]:
-            atomic.copy_file(src / f["file"], out / f["file"])
+    for f in kept:  # names checked by read_manifest; never written through a link in out
+        target = folder_target(out, f["file"], src / manifest_name, f"empty {out}")
+        if not target.is_file() or sha256_file(target) != f["sha256"]:
+            atomic.copy_file(src / f["file"], target)
     frames = cset.frames_bgr()
     feeds = calibration_feeds(src, desc, frames, progress)
     fingerprints = {m: set_fingerprint(frames, cset, m) for m in METHODS}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +56,22 @@ class CalibrationSet:
         if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"):
             return cls(name=p.stem, kind="video", path=str(p))
         if p.suffix == ".json" and p.is_file():
-            try:
-                data = json.loads(p.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DatasetError(f"{p}: not valid JSON ({exc})") from exc
+            from edge.untrusted import load_json
+
+            data = load_json(p, "pass a calibration-set manifest or a COCO file", DatasetError)
             if not isinstance(data, dict):
                 raise DatasetError(f"{p}: not a calibration-set manifest or COCO file")
             if "images" in data and "annotations" in data:
                 return cls(name=p.parent.name, kind="coco", path=str(p))
-            try:
-                cset = cls(**data)
-            except TypeError as exc:
-                raise DatasetError(f"{p}: not a calibration-set manifest ({exc})") from exc
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(repr(k)[:40] for k in set(data) - known)
+            missing = sorted({"name", "kind", "path"} - set(data))
+            if unknown or missing:
+                raise DatasetError(f"{p}: not a calibration-set manifest (unknown fields "
+                                   f"{', '.join(unknown[:5]) or 'none'}; missing "
+                                   f"{', '.join(missing) or 'none'})")
+            cset = cls(**data)
+            cset.check(p)
             source = Path(cset.path)
             if not source.is_absolute():
                 beside = p.parent / source
@@ -79,6 +83,27 @@ class CalibrationSet:
             return cls.load(named)
         raise DatasetError(f"{ref}: no such calibration set; pass an image folder, a video, a "
                            f"COCO JSON or a manifest (calibration/<name>.json)")
+
+    def check(self, where: str | Path) -> None:
+        """Refuse, naming ``where``, a manifest whose fields are not what :meth:`save` writes
+        (before any of them is used: a string count or a null byte in the path would
+        otherwise fail deep inside NumPy or the file system)."""
+        def nonneg_int(v: Any) -> bool:
+            return type(v) is int and v >= 0
+
+        problems = [k for k, ok in (
+            ("name", isinstance(self.name, str) and self.name.isprintable()),
+            ("kind", self.kind in ("images", "video", "coco")),
+            ("path", isinstance(self.path, str) and bool(self.path) and "\0" not in self.path),
+            ("count", nonneg_int(self.count) and self.count >= 1),
+            ("seed", nonneg_int(self.seed) and self.seed < 2**63),
+            ("rule", isinstance(self.rule, str) and self.rule.isprintable()),
+            ("frames", isinstance(self.frames, list) and all(nonneg_int(f) for f in self.frames)),
+            ("preprocessing_hash", isinstance(self.preprocessing_hash, str))) if not ok]
+        if problems:
+            raise DatasetError(f"{where}: invalid {', '.join(problems)} in the calibration-set "
+                               f"manifest (kind images|video|coco, a path, count >= 1, seed >= 0, "
+                               f"frames a list of indices); fix it or re-create the set")
 
     def save(self, path: str | Path) -> None:
         """Write the manifest; a relative source path is stored relative to the manifest's

@@ -542,7 +542,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from edge.export.trt_support import check_model
     from edge.train.checkpoint import load_model
 
-    check_export_folder(Path(args.out))  # before the model is built or loaded
+    from edge import atomic
+
+    out = Path(args.out)
+    # before the model is built or loaded; a folder whose replacement was cut short (no
+    # manifest, atomic.REPLACING inside) is ours: this export replaces it again
+    previous = atomic.being_replaced(out)
+    if previous is None:
+        previous = check_export_folder(out)
 
     if args.model in catalog.model_names():
         from edge.models.zoo import build_model
@@ -568,7 +575,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             resized = build_model(desc).eval()
             resized.load_state_dict(model.state_dict())
             model = resized
-    manifest = export_onnx(desc, model, args.out, opset=args.opset, fp16=not args.no_fp16)
+    manifest = _export_staged(export_onnx, desc, model, out, previous, opset=args.opset,
+                              fp16=not args.no_fp16)
     report = {f"{g} [fp32]": v for g, v in
               check_parity(desc, model, OnnxRuntimeBackend(args.out)).items()}
     if not args.no_fp16:
@@ -591,6 +599,32 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.out}: ONNX Runtime disagrees with PyTorch beyond tolerance "
                           f"(see the parity lines); please report it")
     return 0
+
+
+def _export_staged(export_onnx, desc, model, out: Path, previous: set[str],
+                   **options: Any) -> dict[str, Any]:
+    """``export_onnx`` into ``<out>.partial``, then moved into place (``atomic.commit_folder``),
+    so an interrupted or failed export never leaves ``out`` with a graph its manifest does
+    not match, a stray temporary file, or a folder the next export refuses. An export has
+    nothing worth resuming (each graph is traced again), so a staging folder left by a
+    killed run is removed, as is this run's on any error or Ctrl-C."""
+    import shutil
+
+    from edge import atomic
+    from edge.export.onnx_export import MANIFEST
+
+    stage = atomic.staging_folder(out)
+    if stage.exists():
+        log.info("removing %s, left by an export that was interrupted", stage)
+        shutil.rmtree(stage)
+    try:
+        manifest = export_onnx(desc, model, stage, **options)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    atomic.commit_folder(stage, out, MANIFEST,
+                         previous={n for n in previous if n.endswith(".onnx")})
+    return manifest
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -705,6 +739,11 @@ def cmd_fixations(args: argparse.Namespace) -> int:
     return 0
 
 
+# the names edge-build engine writes into its --out (engine, sidecar, listing, timing cache)
+ENGINE_WRITES = ("*.engine", "*.engine.json", "engines.json", "timing.cache",
+                 "timing.cache.json")
+
+
 def cmd_engine(args: argparse.Namespace) -> int:
     from edge.engines.builder import BuildOptions, build_engines
 
@@ -726,6 +765,11 @@ def cmd_engine(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(f"{flag} is for building on devices: add --device USER@HOST "
                               f"(or drop {flag} to build here)")
+    from edge import atomic
+
+    # what a build killed mid-write left (never listed in engines.json)
+    for name in atomic.remove_temporaries(args.out, ENGINE_WRITES):
+        log.info("removed %s, left in %s by an interrupted build", name, args.out)
     folder: dict[str, Any] = {}
     for precision in precisions:
         folder = build_engines(args.export, args.out, BuildOptions(
@@ -1226,7 +1270,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    """SIGTERM (a service stop, ``kill``, a CI timeout) ends a command like Ctrl-C does: its
+    clean-up runs (an export's staging folder is removed, a calibration keeps its ranges
+    to resume) and it exits 143 with one line, instead of dying mid-write."""
+    import signal
+    import threading
+
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        rc = run(build_parser(), argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 128 + signal.SIGTERM if terminated and rc == 130 else rc
 
 
 if __name__ == "__main__":

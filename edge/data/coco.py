@@ -8,6 +8,7 @@ targets and metrics see identical masks.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import DatasetError
+from edge.untrusted import short_repr
 from edge.optional import require
 
 from .samples import InstanceSample
@@ -28,29 +30,86 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     return rle
 
 
+MAX_SIDE = 1 << 15  # an image side beyond this is a corrupt annotation, not a photo
+
+
+def _coordinate(v: Any) -> bool:
+    """A pixel coordinate or size: a finite number of sane magnitude (not bool, not 1e30)."""
+    return type(v) in (int, float) and math.isfinite(v) and abs(v) <= 1e7
+
+
+def _compressed_counts(counts: str) -> list[int]:
+    """The run lengths of a COCO compressed RLE string (pycocotools' ``rleFrString``), read
+    here so that their sum is checked before pycocotools' decoder writes them (it trusts
+    them and would write past the mask)."""
+    out: list[int] = []
+    i = 0
+    while i < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if i >= len(counts):
+                raise ValueError("compressed RLE ends inside a run length")
+            c = ord(counts[i]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"compressed RLE has an invalid character {counts[i]!r}")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            i, k = i + 1, k + 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(out) > 2:
+            x += out[-2]
+        out.append(x)
+    return out
+
+
+def _check_runs(runs: list[Any], h: int, w: int) -> None:
+    if not all(type(r) is int and r >= 0 for r in runs) or sum(runs) != h * w:
+        raise ValueError(f"RLE run lengths must be non-negative integers summing to {h}x{w}")
+
+
 def decode_segmentation(seg: Any, h: int, w: int, where: str) -> np.ndarray:
     """A COCO ``segmentation`` (polygons, uncompressed or compressed RLE) -> (H, W) bool."""
     mu = require("pycocotools.mask", "COCO masks")
     try:
         if isinstance(seg, list):
+            if not all(isinstance(p, list) and all(_coordinate(v) for v in p) for p in seg):
+                raise ValueError("polygons must be lists of finite numbers")
             polys = [p for p in seg if len(p) >= 6]
             if not polys or any(len(p) % 2 for p in polys):
                 raise ValueError("polygons need an even number (>= 6) of coordinates")
             rle = mu.merge(mu.frPyObjects(polys, h, w))
         elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
-            if list(seg["size"]) != [h, w]:
-                raise ValueError(f"RLE size {seg['size']} differs from the image's [{h}, {w}]")
+            if not isinstance(seg["size"], list) or seg["size"] != [h, w]:
+                raise ValueError(f"RLE size {short_repr(seg['size'])} differs from the image's "
+                                 f"[{h}, {w}]")
             if isinstance(seg["counts"], list):
+                _check_runs(seg["counts"], h, w)
                 rle = mu.frPyObjects(seg, h, w)
+            elif isinstance(seg["counts"], str):
+                _check_runs(_compressed_counts(seg["counts"]), h, w)
+                rle = {"size": [h, w], "counts": seg["counts"].encode("ascii")}
             else:
-                rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")
-                       if isinstance(seg["counts"], str) else seg["counts"]}
+                raise ValueError("RLE counts must be a list or a compressed string")
         else:
             raise ValueError("expected a list of polygons or an RLE dict with counts and size")
         return mu.decode(rle).astype(bool)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise DatasetError(f"{where}: malformed segmentation ({exc}); fix or drop that "
-                           f"annotation") from exc
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise DatasetError(f"{where}: malformed segmentation ({str(exc)[:160]}); fix or drop "
+                           f"that annotation") from exc
+
+
+def _valid_image(img: Any) -> bool:
+    """An ``images`` entry as COCO defines it: integer id, a relative file name that stays
+    in the image folder (no absolute path, no ``..``), positive integer size."""
+    if not isinstance(img, dict) or not {"id", "file_name", "height", "width"} <= set(img):
+        return False
+    name = img["file_name"]
+    sizes_ok = all(type(img[k]) is int and 0 < img[k] <= MAX_SIDE for k in ("height", "width"))
+    name_ok = (isinstance(name, str) and name.isprintable() and "\\" not in name
+               and not name.startswith("/") and ":" not in name
+               and all(part not in ("", ".", "..") for part in name.split("/")))
+    return type(img["id"]) is int and sizes_ok and name_ok
 
 
 class CocoInstances:
@@ -70,12 +129,15 @@ class CocoInstances:
             raise DatasetError(f"{self.path}: no such annotation file; pass a COCO instances "
                                f"JSON (e.g. DIR/annotations.json from edge-build dataset synth)")
         try:
-            data = json.loads(self.path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{self.path}: not valid JSON ({exc})") from exc
+            data = json.loads(self.path.read_bytes())
+        except (ValueError, RecursionError, OSError) as exc:  # not UTF-8, not JSON, unreadable
+            raise DatasetError(f"{self.path}: not valid JSON ({str(exc)[:160]})") from exc
         for key in ("images", "annotations", "categories"):
-            if not isinstance(data.get(key), list):
+            if not isinstance(data, dict) or not isinstance(data.get(key), list):
                 raise DatasetError(f"{self.path}: missing the '{key}' list of a COCO instances file")
+        if not all(isinstance(c, dict) and type(c.get("id")) is int and isinstance(
+                c.get("name"), str) for c in data["categories"]):
+            raise DatasetError(f"{self.path}: every category needs an integer id and a name")
         if image_dir is None:
             image_dir = self.path.parent / "images"
             if not image_dir.is_dir():
@@ -95,16 +157,19 @@ class CocoInstances:
 
         self.images: list[dict[str, Any]] = []
         ids = set()
-        for img in data["images"]:
-            if not {"id", "file_name", "height", "width"} <= set(img):
-                raise DatasetError(f"{self.path}: image entry {img.get('id', '?')} needs id, "
-                                   f"file_name, height and width")
+        for n, img in enumerate(data["images"]):
+            if not _valid_image(img):
+                raise DatasetError(f"{self.path}: image entry {n} needs an integer id, a "
+                                   f"relative file_name inside the image folder and integer "
+                                   f"height and width in 1..{MAX_SIDE}")
             ids.add(img["id"])
         self.anns: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        for ann in data["annotations"]:
-            where = f"{self.path}: annotation {ann.get('id', '?')}"
-            if "image_id" not in ann or "category_id" not in ann:
-                raise DatasetError(f"{where}: needs image_id and category_id")
+        for n, ann in enumerate(data["annotations"]):
+            if not isinstance(ann, dict):
+                raise DatasetError(f"{self.path}: annotation entry {n} is not an object")
+            where = f"{self.path}: annotation {short_repr(ann.get('id', n))}"
+            if type(ann.get("image_id")) is not int or type(ann.get("category_id")) is not int:
+                raise DatasetError(f"{where}: needs integer image_id and category_id")
             if ann["image_id"] not in self.anns:
                 raise DatasetError(f"{where}: refers to image {ann['image_id']}, which the file "
                                    f"does not list")
@@ -141,13 +206,18 @@ class CocoInstances:
         masks = np.zeros((len(anns), h, w), bool)
         boxes = np.zeros((len(anns), 4), np.float32)
         for i, ann in enumerate(anns):
-            where = f"{self.path}: annotation {ann.get('id', '?')}"
+            where = f"{self.path}: annotation {short_repr(ann.get('id', '?'))}"
             if "segmentation" in ann:
                 masks[i] = decode_segmentation(ann["segmentation"], h, w, where)
             if "bbox" in ann:
-                x, y, bw, bh = (float(v) for v in ann["bbox"])
+                box = ann["bbox"]
+                if not (isinstance(box, list) and len(box) == 4 and all(
+                        _coordinate(v) for v in box)):
+                    raise DatasetError(f"{where}: bbox must be 4 finite numbers [x, y, w, h], "
+                                       f"got {short_repr(box)}")
+                x, y, bw, bh = (float(v) for v in box)
                 if bw < 0 or bh < 0:
-                    raise DatasetError(f"{where}: negative bbox size {ann['bbox']}")
+                    raise DatasetError(f"{where}: negative bbox size {box}")
                 boxes[i] = (x, y, x + bw, y + bh)
             elif masks[i].any():
                 ys, xs = np.nonzero(masks[i])

@@ -293,8 +293,8 @@ def load_timing_cache(path: Path, device: DeviceInfo) -> bytes | None:
         return None
     side = path.with_name(path.name + ".json")
     try:
-        made_for = json.loads(side.read_text())
-    except (OSError, json.JSONDecodeError):
+        made_for = json.loads(side.read_bytes())
+    except (OSError, ValueError, RecursionError):  # missing, not UTF-8, not JSON: re-time
         made_for = None
     if made_for != timing_identity(device):
         log.warning("%s: made by %s, not by TensorRT %s on this %s; starting a fresh timing "
@@ -330,19 +330,41 @@ def current_folder(export_dir: Path, out: Path, precision: str, device: DeviceIn
     """``out``'s engines.json when it already holds verified ``precision`` engines built from
     this export (same manifest sha256) for this device and TensorRT; else None. The device
     self-test reuses what ``edge-build engine`` just built instead of building it twice."""
-    from edge.engines.folder import read_engine_folder
+    from edge.engines.folder import ENGINE_MANIFEST, load_engine_folder, read_engine_folder
     from edge.export.onnx_export import MANIFEST, sha256_file
 
     try:
         read_engine_folder(out, precision, device)
-        folder = json.loads((out / "engines.json").read_text())
-    except (EdgeError, OSError, ValueError):
+        folder = load_engine_folder(out / ENGINE_MANIFEST)  # shape checked: export an object
+    except EdgeError:  # missing, stale, foreign or malformed: built again
         return None
     if folder.get("export", {}).get("manifest_sha256") != sha256_file(export_dir / MANIFEST):
         return None
     log.info("%s: reusing its %s engines, built from this export for this device", out,
              precision)
     return folder
+
+
+def unlist_precision(out: Path, precision: str) -> None:
+    """Drop ``precision``'s entries from ``out``'s engines.json before they are rebuilt: a
+    rebuilt engine keeps its file name (same key) but not its bytes (TensorRT times its
+    tactics), so a build cut short (Ctrl-C, a kill, a power cut) must not leave a listing
+    whose sha256 no longer match. Other precisions stay listed; the finished build lists
+    this one again (:func:`write_engine_folder`)."""
+    from edge.engines.folder import ENGINE_MANIFEST, load_engine_folder
+
+    path = out / ENGINE_MANIFEST
+    if not path.is_file():
+        return
+    folder = load_engine_folder(path, f"not overwriting it: move it away (or empty {out}) "
+                                      f"and rebuild the engines")
+    kept = [e for e in folder["engines"] if e["precision"] != precision]
+    if len(kept) == len(folder["engines"]):
+        return
+    if kept:
+        atomic.write_text(path, json.dumps({**folder, "engines": kept}, indent=2) + "\n")
+    else:
+        path.unlink()
 
 
 def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOptions
@@ -364,6 +386,7 @@ def build_engines(export_dir: str | Path, out_dir: str | Path, opts: BuildOption
         current = current_folder(export_dir, out, opts.precision, device)
         if current is not None:
             return current
+    unlist_precision(out, opts.precision)
     cache_path = Path(opts.timing_cache) if opts.timing_cache else out / "timing.cache"
     timing = load_timing_cache(cache_path, device)
     entries = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,25 +20,72 @@ from edge import atomic
 from edge.description import ModelDescription
 from edge.engines.identity import DeviceInfo, check_engine
 from edge.errors import ModelFileError
+from edge.export.onnx_export import sha256_file
+from edge.untrusted import folder_file, load_json, plain_name, short_repr
 
 log = logging.getLogger(__name__)
 
 ENGINE_MANIFEST = "engines.json"
-_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,200}$")
 FOLDER_VERSION = 1
+REBUILD = "rebuild the engines"
 
 
 def check_plain_name(name: Any, where: Path) -> str:
     """An engine file named in ``engines.json`` must be a plain name in its folder: a device
-    or a crafted manifest never makes the workstation read or load files elsewhere."""
-    if not isinstance(name, str) or not _PLAIN.match(name):
-        raise ModelFileError(f"{where}: engine file {name!r} is not a plain file name in its "
-                             f"folder; refusing it (rebuild the engines)")
-    return name
+    or a crafted manifest never makes the workstation read or load files elsewhere (the one
+    rule, :func:`edge.untrusted.plain_name`)."""
+    return plain_name(name, where, REBUILD, what="engine file")
+
+
+def _printable(value: Any) -> bool:
+    return not isinstance(value, str) or value.isprintable()
+
+
+def check_engine_folder(folder: Any, path: Path, fix: str = REBUILD) -> dict[str, Any]:
+    """``folder`` (engines.json as parsed) once its shape and every entry's names and types
+    are what :func:`write_engine_folder` writes; else a one-line refusal naming ``path``.
+    Every reader of engines.json goes through it before using a field."""
+    if not isinstance(folder, dict) or not isinstance(folder.get("engines"), list):
+        raise ModelFileError(f"{path}: not a valid engine manifest (needs an 'engines' list); "
+                             f"{fix}")
+    for key in ("export", "device", "description"):
+        if not isinstance(folder.get(key, {}), dict):
+            raise ModelFileError(f"{path}: {key!r} is not an object; {fix}")
+    seen: set[str] = set()
+    for e in folder["engines"]:
+        if not isinstance(e, dict):
+            raise ModelFileError(f"{path}: an engines entry is {type(e).__name__}, not an "
+                                 f"object; {fix}")
+        name = plain_name(e.get("file"), path, fix, what="engine file")
+        if name in seen:
+            raise ModelFileError(f"{path}: lists {name!r} twice; {fix}")
+        seen.add(name)
+        bad = [k for k in ("precision", "role", "sha256") if not isinstance(e.get(k), str)]
+        bad += [k for k in ("branch", "dla_core", "static_batch")
+                if e.get(k) is not None and (type(e[k]) is not int or e[k] < 0)]
+        device = e.get("device", {})
+        if not isinstance(device, dict) or not all(
+                isinstance(v, (str, int, type(None))) and _printable(v) for v in device.values()):
+            bad.append("device")
+        if bad:
+            raise ModelFileError(f"{path}: entry {name!r} has invalid {', '.join(bad)}; "
+                                 f"{fix}")
+    if not all(isinstance(v, (str, int, type(None))) and _printable(v)
+               for v in folder.get("device", {}).values()):
+        raise ModelFileError(f"{path}: 'device' holds other than names and numbers; {fix}")
+    return folder
+
+
+def load_engine_folder(path: Path, fix: str = REBUILD) -> dict[str, Any]:
+    """engines.json at ``path``, parsed and checked (:func:`check_engine_folder`)."""
+    return check_engine_folder(load_json(path, fix), path, fix)
 
 
 def rebuild_command(folder: dict[str, Any], out: str | Path, precision: str) -> str:
-    src = folder.get("export", {}).get("path", "EXPORT")
+    export = folder.get("export")
+    src = export.get("path", "EXPORT") if isinstance(export, dict) else "EXPORT"
+    if not isinstance(src, str) or not src.isprintable():
+        src = "EXPORT"
     return f"edge-build engine --export {src} --precision {precision} --out {out}"
 
 
@@ -53,27 +99,22 @@ def write_engine_folder(out: str | Path, desc: ModelDescription, export: dict[st
     """Write ``engines.json`` (atomically) listing ``engines`` of any precisions built so far:
     entries of other precisions already in the folder are kept, with their own device, when
     the model description is the same (compared as JSON: the stored one has lists)."""
-    from edge.export.onnx_export import sha256_file
-
     out = Path(out)
     old: list[dict[str, Any]] = []
     path = out / ENGINE_MANIFEST
     if path.is_file():
-        try:
-            prev = json.loads(path.read_text())
-            new_keys = {(e["precision"], e["role"], e.get("branch")) for e in engines}
-            kept = [e for e in prev.get("engines", [])
-                    if (e["precision"], e["role"], e.get("branch")) not in new_keys]
-            if prev.get("description") == _as_json(desc.to_dict()):
-                # entries written before devices were recorded per entry: the folder's device
-                old = [{**e, "device": e.get("device", prev.get("device"))} for e in kept]
-            elif kept:
-                log.warning("%s: the model description changed; dropping its %d engines of "
-                            "other precisions (rebuild them from this export)", path, len(kept))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            # never drop silently what it lists (engines of other precisions built here)
-            raise ModelFileError(f"{path}: unreadable ({exc}); not overwriting it: move it "
-                                 f"away (or empty {out}) and rebuild the engines") from exc
+        # never drop silently what it lists (engines of other precisions built here)
+        prev = load_engine_folder(path, f"not overwriting it: move it away (or empty {out}) "
+                                        f"and rebuild the engines")
+        new_keys = {(e["precision"], e["role"], e.get("branch")) for e in engines}
+        kept = [e for e in prev["engines"]
+                if (e["precision"], e["role"], e.get("branch")) not in new_keys]
+        if prev.get("description") == _as_json(desc.to_dict()):
+            # entries written before devices were recorded per entry: the folder's device
+            old = [{**e, "device": e.get("device", prev.get("device"))} for e in kept]
+        elif kept:
+            log.warning("%s: the model description changed; dropping its %d engines of "
+                        "other precisions (rebuild them from this export)", path, len(kept))
     for e in engines:
         e["sha256"] = sha256_file(out / e["file"])
         e.setdefault("device", asdict(device))
@@ -88,36 +129,31 @@ def read_engine_folder(folder_dir: str | Path, precision: str, device: DeviceInf
                        ) -> tuple[ModelDescription, list[dict[str, Any]]]:
     """Description and the ``precision`` engines of a folder, every one verified: present,
     hash as recorded, built (per its own entry) for this device and TensorRT."""
-    from edge.export.onnx_export import sha256_file
-
     root = Path(folder_dir)
     path = root / ENGINE_MANIFEST
     if not path.is_file():
         raise ModelFileError(f"{path}: missing; build engines with edge-build engine --export "
                              f"EXPORT --precision {precision} --out {root}")
-    try:
-        folder = json.loads(path.read_text())
-        desc = ModelDescription.from_dict(folder["description"], source=str(path))
-        entries = [e for e in folder["engines"] if e["precision"] == precision]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{path}: not a valid engine manifest ({exc}); rebuild the "
-                             f"engines") from exc
+    folder = load_engine_folder(path)
+    if "description" not in folder:
+        raise ModelFileError(f"{path}: has no model description; rebuild the engines")
+    desc = ModelDescription.from_dict(folder["description"], source=str(path))
+    entries = [e for e in folder["engines"] if e["precision"] == precision]
     rebuild = rebuild_command(folder, root, precision)
     if not entries:
-        have = sorted({e.get("precision") for e in folder["engines"]})
-        raise ModelFileError(f"{root}: no {precision} engines (has {have}); build them with: "
-                             f"{rebuild}")
+        have = sorted({e["precision"] for e in folder["engines"]})
+        raise ModelFileError(f"{root}: no {precision} engines (has {short_repr(have)}); build them "
+                             f"with: {rebuild}")
     roles = {e["role"] for e in entries}
     want = {"model"} if desc.task == "semantic" else {"detector", "branch"}
-    if not want <= roles or (desc.task == "instance" and
-                             len([e for e in entries if e["role"] == "branch"])
-                             != len(desc.branches)):
+    branches = [e.get("branch") for e in entries if e["role"] == "branch"]
+    if not want <= roles or (desc.task == "instance" and (
+            not all(isinstance(b, int) for b in branches)
+            or sorted(branches) != list(range(len(desc.branches))))):
         raise ModelFileError(f"{root}: the {precision} engines are incomplete; rebuild with: "
                              f"{rebuild}")
     for e in entries:
-        f = root / check_plain_name(e["file"], path)
-        if not f.is_file():
-            raise ModelFileError(f"{f}: listed in {path} but missing; rebuild with: {rebuild}")
+        f = folder_file(root, e["file"], path, f"rebuild with: {rebuild}", what="engine file")
         if sha256_file(f) != e["sha256"]:
             raise ModelFileError(f"{f}: sha256 differs from {path} (truncated or replaced); "
                                  f"rebuild with: {rebuild}")

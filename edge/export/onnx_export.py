@@ -26,6 +26,7 @@ from edge import __version__, atomic
 from edge.description import ModelDescription
 from edge.errors import ConfigError, ModelFileError
 from edge.optional import require
+from edge.untrusted import folder_file, folder_target, load_json, one_line, plain_name, short_repr
 
 from .nms_graph import with_nms
 
@@ -189,14 +190,13 @@ def check_export_folder(out: Path) -> set[str]:
     if not (out / MANIFEST).is_file():
         raise ConfigError(f"--out {out}: not empty and not an export folder (no {MANIFEST}); "
                           f"choose a new or empty folder")
-    try:
-        listed = json.loads((out / MANIFEST).read_text())["files"]
-        names = {str(f["file"]) for f in listed}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{out / MANIFEST}: unreadable ({exc}); choose a new or empty folder "
-                          f"for the export") from exc
+    fix = "choose a new or empty folder for the export"
+    listed = load_json(out / MANIFEST, fix, ConfigError)
+    if not isinstance(listed, dict) or not isinstance(listed.get("files"), list):
+        raise ConfigError(f"{out / MANIFEST}: unreadable (no 'files' list); {fix}")
     # only plain names inside the folder: a manifest never makes us delete elsewhere
-    return {n for n in names if Path(n).name == n and n.endswith(".onnx")}
+    names = {check_file_entry(f, out / MANIFEST) for f in listed["files"]}
+    return {n for n in names if n.endswith(".onnx")}
 
 
 NMS_OUTPUTS = ("det_boxes", "det_scores", "det_classes", "det_count", "feat32", "feat16", "feat8")
@@ -246,39 +246,75 @@ def _file_entry(path: Path, spec: GraphSpec, proto, precision: str = "fp32") -> 
 
 
 def check_file_entry(entry: Any, manifest_path: str | Path) -> str:
-    """A manifest's ``file`` entry must be a plain file name inside its folder (no
-    ``..``, no absolute path, no sub-folder): anything else is refused, naming both."""
+    """A manifest's ``file`` entry: a plain file name inside its folder (:func:`plain_name`)."""
     name = entry.get("file") if isinstance(entry, dict) else None
-    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
-            or "\\" in name or "\0" in name or Path(name).name != name:
-        raise ModelFileError(f"{manifest_path}: file entry {name!r} is not a plain file name "
-                             f"inside the folder; refusing it (re-export the model)")
-    return name
+    return plain_name(name, manifest_path, "re-export the model")
+
+
+# what every manifest entry must hold, and of which type, before anything reads it
+_ENTRY_FIELDS: dict[str, tuple[type, ...]] = {
+    "file": (str,), "role": (str,), "precision": (str,), "target": (str,), "sha256": (str,)}
+_ENTRY_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "branch": (int, type(None)), "bytes": (int,), "kind": (str,)}
+
+
+def _check_entry(entry: Any, path: Path) -> None:
+    if not isinstance(entry, dict):
+        raise ModelFileError(f"{path}: a files entry is {type(entry).__name__}, not an object; "
+                             f"re-export the model")
+    check_file_entry(entry, path)
+    for key, types in _ENTRY_FIELDS.items():
+        if not isinstance(entry.get(key), types) or isinstance(entry.get(key), bool):
+            raise ModelFileError(f"{path}: entry {entry['file']!r} has no valid {key!r} "
+                                 f"(got {short_repr(entry.get(key), 40)}); re-export the model")
+    for key, types in _ENTRY_OPTIONAL.items():
+        if key in entry and (not isinstance(entry[key], types) or isinstance(entry[key], bool)):
+            raise ModelFileError(f"{path}: entry {entry['file']!r} has an invalid {key!r} "
+                                 f"({short_repr(entry[key], 40)}); re-export the model")
+
+
+def _check_calibration(calib: Any, path: Path) -> None:
+    """The ``calibration`` section (written by ``edge-build calibrate``), when present, has
+    the shape the INT8 gate reads: objects where it expects objects."""
+    if calib is None:
+        return
+    gate = calib.get("gate", {}) if isinstance(calib, dict) else None
+    artifacts = gate.get("artifacts", {}) if isinstance(gate, dict) else None
+    attempts = gate.get("attempts", []) if isinstance(gate, dict) else None
+    if not (isinstance(artifacts, dict) and all(isinstance(a, dict) for a in artifacts.values())
+            and isinstance(attempts, list) and all(isinstance(a, dict) for a in attempts)):
+        raise ModelFileError(f"{path}: its 'calibration' section is malformed (the INT8 gate "
+                             f"cannot be read); calibrate again with edge-build calibrate")
 
 
 def read_manifest(export_dir: str | Path, verify: bool = True) -> dict[str, Any]:
-    """Load ``manifest.json`` and (by default) check every listed file and its sha256.
+    """Load ``manifest.json``, check its shape and every entry's name and types, and (by
+    default) every listed file and its sha256.
 
-    Raises :class:`ModelFileError` naming the missing, truncated or altered file.
+    Raises :class:`ModelFileError` naming the missing, truncated, altered or outside file.
     """
     root = Path(export_dir)
     path = root / MANIFEST
     if not path.is_file():
         raise ModelFileError(f"{path}: missing; is {root} an export folder? Create one with "
                              f"edge-build export --model M --out {root}")
-    try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
-        ModelDescription.from_dict(manifest["description"], source=str(path))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{path}: not a valid edge-seg manifest ({exc}); re-export") from exc
+    manifest = load_json(path, "re-export the model")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list) \
+            or not isinstance(manifest.get("description"), dict):
+        raise ModelFileError(f"{path}: not a valid edge-seg manifest (needs a 'files' list and "
+                             f"a 'description' object); re-export")
+    ModelDescription.from_dict(manifest["description"], source=str(path))
+    files = manifest["files"]
     for entry in files:
-        check_file_entry(entry, path)
+        _check_entry(entry, path)
+    _check_calibration(manifest.get("calibration"), path)
+    names = [e["file"] for e in files]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ModelFileError(f"{path}: lists {twice[0]!r} twice; re-export the model")
     if verify:
         for entry in files:
-            f = root / entry["file"]
-            if not f.is_file():
-                raise ModelFileError(f"{f}: listed in {path} but missing; re-export the model")
+            f = folder_file(root, entry["file"], path, "re-export the model")
             if sha256_file(f) != entry["sha256"]:
                 raise ModelFileError(f"{f}: sha256 differs from {path} (truncated, corrupted or "
                                      f"replaced); re-export the model")
@@ -290,16 +326,20 @@ def copy_export(src: str | Path, dst: str | Path, keep) -> dict[str, Any]:
     with a manifest listing exactly those (every source file verified first).
 
     Used to ship a lean subset of an export (e.g. the demo's FP32 and INT8 graphs) without
-    hand-editing a manifest.
+    hand-editing a manifest. Nothing is written outside ``dst``: every target is checked
+    (:func:`folder_target`) before the first copy.
     """
     src, dst = Path(src), Path(dst)
-    manifest = read_manifest(src)
-    files = [f for f in manifest["files"] if keep(f)]  # names checked by read_manifest
+    manifest = read_manifest(src)  # names, types and files checked
+    files = [f for f in manifest["files"] if keep(f)]
     if not files:
         raise ModelFileError(f"{src}: no files selected to copy")
+    fix = f"choose another --out than {dst}"
+    targets = [folder_target(dst, f["file"], src / MANIFEST, fix) for f in files]
+    folder_target(dst, MANIFEST, src / MANIFEST, fix)
     dst.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        atomic.copy_file(src / f["file"], dst / f["file"])
+    for f, target in zip(files, targets):
+        atomic.copy_file(src / f["file"], target)
     new = {**manifest, "files": files}
     atomic.write_text(dst / MANIFEST, json.dumps(new, indent=2) + "\n")
     return new
@@ -308,10 +348,14 @@ def copy_export(src: str | Path, dst: str | Path, keep) -> dict[str, Any]:
 def description_from_onnx(path: str | Path) -> ModelDescription:
     """The description embedded in an exported graph's metadata."""
     onnx = require("onnx", "reading ONNX files")
+    if not Path(path).is_file():  # a folder, or a pipe that would block the reader
+        raise ModelFileError(f"{path}: no such ONNX file (or not a regular file); pass a graph "
+                             f"from an edge-build export folder")
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and others on corrupt files
-        raise ModelFileError(f"{path}: not a readable ONNX file ({exc}); re-export it") from exc
+        raise ModelFileError(f"{path}: not a readable ONNX file ({one_line(exc)}); re-export "
+                             f"it") from exc
     meta = {p.key: p.value for p in proto.metadata_props}
     if META_DESCRIPTION not in meta:
         raise ModelFileError(f"{path}: has no edge-seg description in its metadata; export it "

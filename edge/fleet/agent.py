@@ -42,7 +42,6 @@ log = logging.getLogger("edge.fleet.agent")
 
 PROTOCOL = 1  # bumped when a command's arguments or output change
 ID = re.compile(r"^[0-9a-f]{16}$")
-PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 MAX_FILE = 4 << 30  # a TensorRT engine of these models is tens of MB; refuse nonsense sizes
 MAX_TOTAL = 32 << 30  # one archive
 MAX_MEMBERS = 4096
@@ -58,7 +57,7 @@ def builds(export_id: str) -> Path:
 
 
 def _id(export_id: str) -> str:
-    if not ID.match(export_id):
+    if not ID.fullmatch(export_id):  # match() would let "...\n" through
         raise ModelFileError(f"export id {export_id!r}: expected 16 hex digits (the manifest's "
                              f"sha256 prefix)")
     return export_id
@@ -108,9 +107,11 @@ def have(export_id: str, into_builds: bool = False) -> dict[str, str]:
 
 def safe_member(m: tarfile.TarInfo, where: str) -> PurePosixPath:
     """The member's relative path, or a refusal: regular files only, plain names."""
+    from edge.untrusted import is_plain_name  # the one file-name rule
+
     rel = PurePosixPath(m.name)
     if (not m.isreg() or rel.is_absolute() or not 1 <= len(rel.parts) <= 2
-            or not all(PART.match(p) for p in rel.parts) or m.size > MAX_FILE):
+            or not all(is_plain_name(p) for p in rel.parts) or m.size > MAX_FILE):
         raise ModelFileError(f"{where}: refusing archive member {m.name!r} (only regular files "
                              f"with plain names, at most one folder deep, under 4 GiB)")
     return rel

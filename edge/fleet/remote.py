@@ -411,8 +411,9 @@ def _fetch(dev: Device, export_id: str, entry: Path, device: dict[str, Any],
     engines.json records), then swapped in; a failed swap puts the old entry back."""
     import tempfile
 
-    from edge.engines.folder import check_plain_name
+    from edge.engines.folder import ENGINE_MANIFEST, load_engine_folder
     from edge.export.onnx_export import sha256_file
+    from edge.untrusted import folder_file
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -423,9 +424,11 @@ def _fetch(dev: Device, export_id: str, entry: Path, device: dict[str, Any],
                      stdout_to=tar)
             tar.seek(0)
             agent.extract(tar, tmp, f"engines from {dev.dest}")
-        folder = json.loads((tmp / "engines.json").read_text())
+        listed_in = tmp / ENGINE_MANIFEST
+        again = f"its build on {dev.dest} is unusable; run again"
+        folder = load_engine_folder(listed_in, again)  # names, types: checked before use
         for e in folder["engines"]:
-            if sha256_file(tmp / check_plain_name(e["file"], tmp / "engines.json")) \
+            if sha256_file(folder_file(tmp, e["file"], listed_in, again, "engine file")) \
                     != e["sha256"]:
                 raise DeviceFailed(f"{dev.dest}: {e['file']} arrived with another sha256 than "
                                    f"engines.json records; run again")

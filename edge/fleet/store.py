@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from edge import atomic
-from edge.engines.folder import ENGINE_MANIFEST, check_plain_name
+from edge.engines.folder import ENGINE_MANIFEST, load_engine_folder
 from edge.engines.identity import DeviceInfo, mismatches
 from edge.errors import ModelFileError
+from edge.untrusted import folder_file
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,8 @@ def init_store(path: str | Path) -> Path:
 
 def read_record(entry: Path) -> dict[str, Any] | None:
     try:
-        rec = json.loads((entry / ENTRY_RECORD).read_text())
-    except (OSError, json.JSONDecodeError):
+        rec = json.loads((entry / ENTRY_RECORD).read_bytes())
+    except (OSError, ValueError, RecursionError):  # missing or malformed: not an entry
         return None
     return rec if isinstance(rec, dict) else None
 
@@ -121,18 +122,26 @@ def current_entry(store: str | Path, key: str, manifest_sha256: str, precisions:
         return None
     if selftest and rec.get("selftest") not in ("PASS", "INCOMPLETE"):
         return None
+    listed_in = entry / ENGINE_MANIFEST
     try:
-        folder = json.loads((entry / ENGINE_MANIFEST).read_text())
+        folder = load_engine_folder(listed_in)  # names and types checked before use
         built = {e["precision"] for e in folder["engines"]}
-        if not set(precisions) <= built or not set(precisions) <= set(rec.get("precisions", [])):
+        recorded = rec.get("precisions", [])
+        if not set(precisions) <= built or not isinstance(recorded, list) \
+                or not set(precisions) <= {p for p in recorded if isinstance(p, str)}:
             return None
         for e in folder["engines"]:
-            check_plain_name(e["file"], entry / ENGINE_MANIFEST)
-            if e["precision"] in precisions and sha256_file(entry / e["file"]) != e["sha256"]:
+            if e["precision"] in precisions and sha256_file(
+                    folder_file(entry, e["file"], listed_in, "it is rebuilt")) != e["sha256"]:
                 log.warning("%s: %s differs from its recorded sha256; rebuilding", entry,
                             e["file"])
                 return None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ModelFileError):
+    except ModelFileError as exc:  # missing, malformed, a name outside: rebuilt
+        log.info("%s", exc)
+        return None
+    except OSError as exc:  # an engine that cannot be read while hashed (EACCES, EIO)
+        log.warning("%s: cannot read %s (%s); rebuilding it", entry,
+                    exc.filename or "an engine", exc.strerror or exc)
         return None
     return rec
 

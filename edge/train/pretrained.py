@@ -173,9 +173,15 @@ def _read_torch(torch, path: Path) -> Any:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    from edge.untrusted import check_npz_members
+
     try:
         with np.load(path, allow_pickle=False) as z:
+            # numpy allocates what a member's header declares before reading it
+            check_npz_members(path, z.zip, "re-save it with numpy.savez")
             return {k: z[k] for k in z.files if k != "__description__"}
+    except ModelFileError:
+        raise
     except Exception as exc:  # BadZipFile, ValueError (object arrays need pickle), ...
         raise ModelFileError(f"{path}: not a readable .npz of arrays "
                              f"({type(exc).__name__}: {str(exc)[:160]})") from exc
