@@ -31,12 +31,14 @@ class Recorder:
     and, when ``opens``, delivers ``frames`` frames of ``hw`` (a live source: forever)."""
 
     calls: list[tuple[object, int, str | None]] = []
+    params: list[list[int] | None] = []  # the VideoCapture parameters of each open
     opens = True
     hw = (96, 128)
     count: int | None = None  # frames of a file; None = a live source
 
-    def __init__(self, target, api=None) -> None:
+    def __init__(self, target, api=None, params=None) -> None:
         Recorder.calls.append((target, api, os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")))
+        Recorder.params.append(params)
         self.opened = Recorder.opens
         self.sent = 0
         self.frame = np.random.default_rng(0).integers(0, 256, (*Recorder.hw, 3), np.uint8)
@@ -61,7 +63,7 @@ class Recorder:
 
 @pytest.fixture
 def recorder(monkeypatch):
-    Recorder.calls = []
+    Recorder.calls, Recorder.params = [], []
     Recorder.opens, Recorder.count, Recorder.hw = True, None, (96, 128)
     monkeypatch.setattr(cv2, "VideoCapture", Recorder)
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: GST_NO)
@@ -183,7 +185,8 @@ def test_rtsp_opens_the_url_and_never_shows_its_password(recorder, monkeypatch, 
                                  tmp_path, capsys)
     target, api, ffmpeg = recorder.calls[0]
     if gstreamer:
-        assert api == cv2.CAP_GSTREAMER and target.startswith(f"rtspsrc location={url} latency=0 ")
+        assert api == cv2.CAP_GSTREAMER
+        assert target.startswith(f'rtspsrc location="{url}" latency=0 ')
     else:
         assert (target, api) == (url, cv2.CAP_FFMPEG)
         assert ffmpeg == "rtsp_transport;tcp|fflags;nobuffer|max_delay;0"
@@ -203,6 +206,275 @@ def test_rtsp_refusals_do_not_leak_the_password(recorder, capsys) -> None:
     assert run.main(["--rtsp", "http://u:pw123@cam/x", "--headless"]) == 2
     line = one_line_error(capsys)
     assert "not an RTSP URL" in line and "pw123" not in line
+
+
+def test_rtsp_over_ffmpeg_opens_with_timeouts(recorder, tmp_path, capsys) -> None:
+    """A killed server is seen at once; a silent one within the read timeout, not after
+    FFmpeg's default 30 s."""
+    from edge.runtime.sources import RTSP_OPEN_TIMEOUT_MS, RTSP_READ_TIMEOUT_MS
+
+    run_ok(["--rtsp", "rtsp://cam/x", "--frames", "1"], tmp_path, capsys)
+    assert recorder.params[0] == [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, RTSP_OPEN_TIMEOUT_MS,
+                                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, RTSP_READ_TIMEOUT_MS]
+    assert RTSP_READ_TIMEOUT_MS <= 5000
+
+
+SECRET = "hunter2-Zq9"
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["--video", f"http://cam:{SECRET}@10.0.0.7/rec/clip.mp4?token={SECRET}"],
+     "http://cam:***@10.0.0.7/rec/clip.mp4?token=***"),
+    (["--gst", f'rtspsrc location="rtsp://admin:{SECRET}@10.0.0.5/s" ! decodebin ! '
+               f"videoconvert ! appsink"],
+     'rtspsrc location="rtsp://admin:***@10.0.0.5/s" ! decodebin ! videoconvert ! appsink'),
+    (["--gst", f"rtspsrc location=rtsp://10.0.0.5/s user-id=admin user-pw={SECRET} ! "
+               f"decodebin ! appsink"],
+     "rtspsrc location=rtsp://10.0.0.5/s user-id=admin user-pw=*** ! decodebin ! appsink"),
+    # a "!", a space or a quote in the password
+    (["--gst", f"rtspsrc location=rtsp://admin:p!{SECRET}@10.0.0.5/s ! decodebin ! appsink"],
+     "rtspsrc location=rtsp://admin:***@10.0.0.5/s ! decodebin ! appsink"),
+    (["--gst", f'rtspsrc location="rtsp://admin:p {SECRET}@10.0.0.5/s" ! decodebin ! appsink'],
+     'rtspsrc location="rtsp://admin:***@10.0.0.5/s" ! decodebin ! appsink'),
+    (["--gst", f'rtspsrc location="rtsp://admin:p\\"{SECRET}@10.0.0.5/s" ! appsink'],
+     'rtspsrc location="rtsp://admin:***@10.0.0.5/s" ! appsink'),
+    (["--video", f"http://cam:p!{SECRET}@10.0.0.7/rec/clip.mp4"],
+     "http://cam:***@10.0.0.7/rec/clip.mp4"),
+])
+def test_credentials_in_video_urls_and_pipelines_never_reach_an_output(
+        recorder, monkeypatch, tmp_path, capsys, caplog, argv, shown) -> None:
+    """Opened with the credentials, shown without them: in the JSONL, the summary, the
+    start line, the logs at DEBUG, the table, and the one-line error when it fails."""
+    import logging
+
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: GST_YES)
+    recorder.count = None if argv[0] == "--gst" else 3
+    caplog.set_level(logging.DEBUG)
+    lines, summary, err = run_ok(argv + ["--frames", "2", "-vv"], tmp_path, capsys)
+    assert recorder.calls[0][0] == argv[1]  # the real target was opened
+    assert lines[0]["source"]["device"] == shown and summary["source_device"] == shown
+    everything = ((tmp_path / "run.jsonl").read_text() + (tmp_path / "summary.json").read_text()
+                  + err + caplog.text)
+    assert SECRET not in everything and shown in err
+    recorder.opens = False
+    caplog.clear()
+    assert run.main(argv + ["--headless", "-vv"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open it" in err and SECRET not in err + caplog.text
+
+
+def test_a_capture_failure_quoting_the_url_is_redacted(caplog) -> None:
+    """A backend's exception text may quote what it opened; the reader's failure message
+    and its DEBUG log carry it redacted."""
+    import logging
+
+    from edge.errors import SourceError
+    from edge.runtime.sources import FrameSource, LatestFrameReader
+
+    class Failing(FrameSource):
+        name, live = "rtsp://admin:***@cam/x", True
+
+        def read(self):
+            raise RuntimeError(f"cv2.error: could not read rtsp://admin:{SECRET}@cam/x")
+
+    caplog.set_level(logging.DEBUG)
+    reader = LatestFrameReader(Failing()).start()
+    with pytest.raises(SourceError) as err:
+        while reader.get(timeout=1.0) is None:
+            pass
+    reader.stop()
+    assert "capture failed" in str(err.value) and "admin:***@cam" in str(err.value)
+    assert SECRET not in str(err.value) + caplog.text
+    # the traceback at DEBUG tells a programming error from a device failure, redacted
+    debug = [r.getMessage() for r in caplog.records if r.levelname == "DEBUG"
+             and "Traceback" in r.getMessage()]
+    assert debug and "in read" in debug[0] and "admin:***@cam/x" in debug[0]
+
+
+def test_overlay_text_never_holds_the_source() -> None:
+    """The overlay shows the model and the rate only: no URL can reach the video."""
+    from edge.runtime.loop import RunSummary, StageStats, _overlay
+
+    s = RunSummary(f"rtsp://u:{SECRET}@cam/x", "m", "onnxruntime", "fp32", "rtsp",
+                   f"rtsp://u:{SECRET}@cam/x", frames=3)
+    text = " ".join(_overlay(s, StageStats(), 0.0))
+    assert "rtsp" not in text and SECRET not in text and "FPS" in text
+
+
+X = "S3CRETX"  # every case below hides it; the expected text, where given, is exact
+
+
+@pytest.mark.parametrize("url, shown", [
+    # an "@" in the query is not the end of a userinfo
+    (f"http://h/x?email=a@b.com&token={X}", "http://h/x?email=a@b.com&token=***"),
+    (f"rtsp://u:{X}@h/x?next=a@b&sig={X}", "rtsp://u:***@h/x?next=a@b&sig=***"),
+    (f"rtsp://h/x?token={X}@d", "rtsp://h/x?token=***"),
+    (f"http://h/x?token={X}@d/e", "http://h/x?token=***"),
+    # unencoded "@ / ? #" in the password
+    (f"rtsp://u:p@{X}@h/x", "rtsp://u:***@h/x"),
+    (f"rtsp://u:p/{X}@h/x", "rtsp://u:***@h/x"),
+    (f"rtsp://u:p?{X}@h/x", "rtsp://u:***@h/x"),
+    (f"rtsp://u:p#{X}@h/x", "rtsp://u:***@h/x"),
+    (f"rtsp://u:p@s/{X}@h/x", "rtsp://u:***@h/x"),
+    (f"rtsp://u:1/{X}@h:554/x", "rtsp://u:***@h:554/x"),
+    (f"rtsp://u:p {X}@h/x", "rtsp://u:***@h/x"),
+    (f"rtsp://u:{X}", None),  # cut at a space before its "@"
+    # secret keys in the query, the fragment, after ";", whole names only
+    (f"http://h/x#token={X}", "http://h/x#token=***"),
+    (f"http://h/x?a=1;token={X}", "http://h/x?a=1;token=***"),
+    (f"http://h/x?X-Amz-Signature={X}&X-Amz-Credential={X}&X-Amz-Security-Token={X}&"
+     f"X-Amz-Date=20260101", "http://h/x?X-Amz-Signature=***&X-Amz-Credential=***&"
+     "X-Amz-Security-Token=***&X-Amz-Date=20260101"),
+    (f"http://h/x?sessionid={X}&session={X}&passphrase={X}",
+     "http://h/x?sessionid=***&session=***&passphrase=***"),
+    (f"srt://h:1?passphrase={X}", "srt://h:1?passphrase=***"),
+    ("http://h/x?monkey=5&keyframes=3&turnkey=1", "http://h/x?monkey=5&keyframes=3&turnkey=1"),
+    # not a well-formed URL: the userinfo is hidden all the same
+    (f"rtsp:/u:{X}@h/x", "rtsp:/***@h/x"),
+    (f"rtsp:u:{X}@h/x", "rtsp:***@h/x"),
+    (f"u:{X}@h/x", "***@h/x"),
+])
+def test_redact_url_never_shows_a_secret(url, shown) -> None:
+    from edge.runtime.sources import redact_url
+
+    out = redact_url(url)
+    assert X not in out and X[:4] not in out, out
+    if shown is not None:
+        assert out == shown
+
+
+@pytest.mark.parametrize("text, shown", [
+    (f"rtsp://u:p!{X}@h/x", "rtsp://u:***@h/x"),
+    (f'rtspsrc location="rtsp://u:p {X}@h/x" ! appsink', 'rtspsrc location="rtsp://u:***@h/x" '
+     "! appsink"),
+    (f"rtspsrc location='rtsp://u:p\"{X}@h/x' ! appsink", "rtspsrc location='rtsp://u:***@h/x' "
+     "! appsink"),
+    (f'rtspsrc location="rtsp://u:p\\"{X}@h/x" ! appsink', 'rtspsrc location="rtsp://u:***@h/x"'
+     ' ! appsink'),
+    (f'rtspsrc location=rtsp://u:p"{X}@h/x ! appsink', "rtspsrc location=rtsp://u:***@h/x ! "
+     "appsink"),
+    (f"could not open rtsp://u:p {X}@h/x (timeout)", "could not open rtsp://u:***@h/x (timeout)"),
+    (f"error opening 'rtsp://u:{X}@h/x': refused", "error opening 'rtsp://u:***@h/x': refused"),
+    (f"location=rtsp://u:{X}@h/x?x=y&token={X}", "location=rtsp://u:***@h/x?x=y&token=***"),
+    (f"uri=http://h/x?key={X}&channel=1 ! appsink", "uri=http://h/x?key=***&channel=1 ! appsink"),
+    (f'location="rtsp://h/x user-pw={X} ! appsink', 'location="rtsp://h/x user-pw=*** ! appsink'),
+    (f"rtspsrc location=rtsp://h/x user-pw=a\\ {X} ! appsink",
+     "rtspsrc location=rtsp://h/x user-pw=*** ! appsink"),
+    (f"souphttpsrc location=http://h/x user-pw=zz!{X} ! appsink",
+     "souphttpsrc location=http://h/x user-pw=*** ! appsink"),
+    (f'souphttpsrc extra-headers="Authorization: Basic {X}" ! appsink',
+     "souphttpsrc extra-headers=*** ! appsink"),
+    (f"sent Authorization: Bearer {X}", "sent Authorization: Bearer ***"),
+    (f"awss3src secret-access-key={X} session-token={X} ! appsink",
+     "awss3src secret-access-key=*** session-token=*** ! appsink"),
+    (f"srtsrc uri=srt://h:1?passphrase={X} ! appsink", "srtsrc uri=srt://h:1?passphrase=*** ! "
+     "appsink"),
+    (f"a rtsp:/u:{X}@h/x", "a rtsp:/***@h/x"),
+    (f"--rtsp rtsp:u:{X}@h/x", "--rtsp rtsp:***@h/x"),
+    ("x264enc key-int-max=30 ! monkey=5 keyframes=3 location=/tmp/a.mp4",
+     "x264enc key-int-max=30 ! monkey=5 keyframes=3 location=/tmp/a.mp4"),
+])
+def test_redact_text_never_shows_a_secret(text, shown) -> None:
+    from edge.runtime.sources import redact_text
+
+    out = redact_text(text)
+    assert X not in out and X[:4] not in out, out
+    assert out == shown
+
+
+def test_random_passwords_with_delimiters_are_never_shown() -> None:
+    """3,000 seeded passwords holding up to three of ``@ / ? # : ! space " ' & ; = % \``,
+    in URLs and in the texts that quote them (escaped where a pipeline would be): no
+    reading of a URL shows any part of the password, nor the query's token."""
+    import random
+
+    from edge.runtime.sources import redact_text, redact_url
+
+    rng = random.Random(0)
+    urls = ["rtsp://admin:{p}@10.0.0.5:554/s", "rtsp://admin:{p}@cam/x?token=T0KEN",
+            "http://u:{p}@h/a.mp4?x=1", "rtsps://u:{p}@[fe80::1]:322/x"]
+    texts = ['rtspsrc location="{u}" latency=0 ! appsink', "error opening '{u}'",
+             "could not open {u}: refused", "rtspsrc location={u} ! decodebin ! appsink"]
+    for _ in range(3000):
+        core = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
+        chars = list(core)
+        for _ in range(rng.randint(0, 3)):
+            chars.insert(rng.randint(0, len(chars)), rng.choice("@/?#:! \"'&;=%\\"))
+        password = "".join(chars)
+        url, text = rng.choice(urls).format(p=password), rng.choice(texts)
+        quote = text[text.index("{u}") - 1]
+        if quote in "\"'":  # written as the pipeline's parser reads it
+            url_in_text = url.replace("\\", "\\\\").replace(quote, "\\" + quote)
+        elif any(c in password for c in " \"'"):
+            continue  # unquoted, a space or quote would not survive the pipeline's parser
+        else:
+            url_in_text = url
+        for out in (redact_url(url), redact_text(text.format(u=url_in_text))):
+            assert core[:4] not in out and core[4:] not in out and "T0KEN" not in out, \
+                (password, out)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--gst", "rtspsrc location=rtsp://u:p!w@h/x ! appsink"],
+    ["--gst", 'rtspsrc location="rtsp://u:p w@h/x" ! appsink'],
+    ["--video", "http://user@h/a.mp4"],  # nothing to redact, but a userinfo all the same
+    ["--rtsp", "rtsp://u:pw@h/x"],
+])
+def test_credentials_keep_the_video_libraries_quiet_even_with_v(recorder, monkeypatch, argv,
+                                                                capsys) -> None:
+    """-v lets OpenCV and FFmpeg talk, except for a source that carries credentials: they
+    print the URL or pipeline they open."""
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL", raising=False)
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: GST_YES)
+    recorder.opens = False
+    assert run.main(argv + ["-v", "--headless"]) == 2
+    assert os.environ.get("OPENCV_FFMPEG_LOGLEVEL") == "-8"
+    assert "the source carries credentials" in capsys.readouterr().err
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL")
+    assert run.main(["--video", "clip-without-secrets.mp4", "-v", "--headless"]) == 2
+    assert "OPENCV_FFMPEG_LOGLEVEL" not in os.environ  # -v alone lets them talk
+    assert "credentials" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", [f"rtsp:/u:{X}@h/x", f"u:{X}@h/x", f"rtsp:u:{X}@h/x"])
+def test_a_malformed_rtsp_url_is_refused_without_its_password(recorder, url, capsys) -> None:
+    assert run.main(["--rtsp", url, "--headless"]) == 2
+    line = one_line_error(capsys)
+    assert "not an RTSP URL" in line and X not in line and "***@h/x" in line
+
+
+@pytest.mark.parametrize("password", ["p!w x", 'p"w\\q', "p'w"])
+def test_rtsp_location_is_quoted_in_the_gstreamer_pipeline(monkeypatch, password) -> None:
+    """A "!" or a space in the password cannot split the pipeline: GStreamer's own parser
+    reads the location back whole (run where the system Python has gi)."""
+    from edge.runtime import sources
+    from tests.rtsp_server import server_python, unavailable_reason
+
+    monkeypatch.setattr(sources, "_has_gstreamer", lambda: True)
+    url = f"rtsp://u:{password}@h/x"
+    pipe = sources.rtsp_source(url, 0).target
+    assert isinstance(pipe, str) and pipe.startswith('rtspsrc location="')
+    if unavailable_reason() is not None:
+        pytest.skip("no system Python with GStreamer's gi to parse the pipeline")
+    code = ("import sys, gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; "
+            "Gst.init(None); p = Gst.parse_launch(sys.argv[1].replace('rtspsrc ', "
+            "'rtspsrc name=s ', 1)); sys.stdout.write(p.get_by_name('s').get_property("
+            "'location'))")
+    proc = subprocess.run([server_python(), "-c", code, pipe], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == url
+
+
+def test_redact_url_and_text() -> None:
+    from edge.runtime.sources import redact_text, redact_url
+
+    assert redact_url("rtsp://a:b@h:554/p?x=1&key=k") == "rtsp://a:***@h:554/p?x=1&key=***"
+    assert redact_url("rtsp://a:p/w#d@h/p") == "rtsp://a:***@h/p"  # unencoded "/" and "#"
+    assert redact_url("rtsp://h/p") == "rtsp://h/p" and redact_url("rtsp://a@h/p") == \
+        "rtsp://a@h/p"
+    assert redact_text("x location='rtsp://u:p@h/s' proxy-pw=\"a b\" ! appsink") == \
+        "x location='rtsp://u:***@h/s' proxy-pw=*** ! appsink"
 
 
 def test_video_file_is_opened_by_path(recorder, tmp_path, capsys) -> None:

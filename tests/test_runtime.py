@@ -349,16 +349,32 @@ class _Camera:
         pass
 
 
-def test_a_live_source_that_dies_and_comes_back_keeps_the_run_going(tiny_export, tmp_path) -> None:
+def test_a_live_source_that_dies_and_comes_back_keeps_the_run_going(tiny_export, tmp_path,
+                                                                     caplog) -> None:
+    """One outage: counted with its length and the frames on either side, a WARNING when
+    it starts and an INFO with its length when it ends."""
+    import logging
+
     from edge.runtime.loop import Outputs, run_stream
     from edge.runtime.sinks import JsonlSink
 
+    caplog.set_level(logging.INFO, logger="edge.runtime.sources")
     cam = _Camera(up=5, down_s=0.3)
     js = tmp_path / "live.jsonl"
     with Pipeline.from_dir(tiny_export, threads=2) as p:
         s = run_stream(p, cam, Outputs(jsonl=JsonlSink(js)), frames=12, reconnect_timeout=10)
     assert s.frames == 12 and s.error is None and s.reconnects >= 2
     assert len(js.read_text().splitlines()) == 12
+    assert len(s.outages) == 1
+    (o,) = s.outages
+    assert o["frames_before"] == 5 and o["ended_at"] is not None and o["seconds"] >= 0.3
+    assert o["attempts"] == s.reconnects and o["frames_after"] >= 7
+    assert s.received == 5 + o["frames_after"] and s.ended == "frame limit"
+    started = [r for r in caplog.records if "stopped delivering" in r.getMessage()]
+    back = [r for r in caplog.records if "is back after" in r.getMessage()]
+    assert [r.levelno for r in started] == [logging.WARNING]
+    assert [r.levelno for r in back] == [logging.INFO] and "outage 1" in back[0].getMessage()
+    assert "outages 1" in s.table()
 
 
 def test_a_live_source_that_never_comes_back_ends_with_finalised_outputs(tiny_export, tmp_path,
@@ -373,3 +389,23 @@ def test_a_live_source_that_never_comes_back_ends_with_finalised_outputs(tiny_ex
     # newest-frame semantics: frames the model had no time for are dropped, never queued
     assert 1 <= s.frames and s.frames + s.dropped == 3 and "reconnect-timeout" in s.error
     assert [json.loads(x)["frame"] for x in js.read_text().splitlines()] == list(range(s.frames))
+
+
+def test_result_arrays_are_owned_as_documented() -> None:
+    """FrameResult's contract (README, docs/runtime.md): ``instance_map`` is one reused
+    buffer, overwritten by the next frame of that size; boxes, scores, classes and masks are
+    new each frame and stay as they were when kept."""
+    from edge.runtime.sources import DemoSource
+
+    src = DemoSource((160, 160), seed=4)
+    src.open()
+    with Pipeline.from_dir("demo", threads=2) as p:
+        a = p(src.read())
+        kept = {k: getattr(a, k).copy() for k in ("boxes", "scores", "classes")}
+        mask0 = a.mask(0) if len(a) else None
+        b = p(src.read())
+    assert len(a) > 0 and mask0 is not None  # the demo scene has people
+    assert b.instance_map is a.instance_map  # reused, as documented
+    for k, v in kept.items():
+        assert getattr(b, k) is not getattr(a, k) and np.array_equal(getattr(a, k), v), k
+    assert np.array_equal(a.mask(0), mask0)

@@ -42,3 +42,35 @@ if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ] && [ -z "${EDGE_
              "apt-get install openssh-server)" >&2
     fi
 fi
+
+# The RTSP reconnection tests (tests/test_rtsp_loopback.py) serve a stream on 127.0.0.1
+# with GStreamer's RTSP server, run by the system Python (/usr/bin/python3) through
+# python3-gi. Install Debian's packages when they are missing and this is root on a
+# Debian/Ubuntu machine (CI, where those tests must run: with $CI set they fail instead of
+# skipping); elsewhere the tests skip saying what to install. EDGE_NO_APT=1 skips.
+RTSP_PKGS="python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-base"
+rtsp_ok() {
+    [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import gi; gi.require_version('Gst', '1.0'); \
+gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; \
+Gst.init(None); assert Gst.ElementFactory.find('rtpjpegpay') and Gst.ElementFactory.find('jpegparse')" \
+        >/dev/null 2>&1
+}
+if ! rtsp_ok && [ -z "${EDGE_NO_APT:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing GStreamer's RTSP server for the loopback RTSP tests" >&2
+        # shellcheck disable=SC2086  # the package list is split on purpose
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                $RTSP_PKGS >/dev/null 2>&1; then
+            # shellcheck disable=SC2086
+            (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -q --no-install-recommends $RTSP_PKGS >/dev/null 2>&1) \
+                || echo "setup: WARNING: could not install $RTSP_PKGS; the loopback RTSP" \
+                        "tests will skip (apt-get install $RTSP_PKGS)" >&2
+        fi
+        rtsp_ok || echo "setup: WARNING: /usr/bin/python3 still cannot start GStreamer's RTSP" \
+                        "server; the loopback RTSP tests will skip" >&2
+    else
+        echo "setup: no GStreamer RTSP server here; the loopback RTSP tests will skip (as" \
+             "root: apt-get install $RTSP_PKGS)" >&2
+    fi
+fi

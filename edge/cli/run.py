@@ -17,6 +17,7 @@ Exit codes: 0 done, 2 bad input or configuration, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     group = src.add_mutually_exclusive_group()
     group.add_argument("--camera", type=int, metavar="N", help="V4L2/USB camera index")
     group.add_argument("--csi", type=int, metavar="N", help="Jetson CSI camera (sensor-id)")
-    group.add_argument("--video", metavar="FILE", help="a video file")
+    group.add_argument("--video", metavar="FILE",
+                       help="a video file (or an http(s):// URL to one)")
     group.add_argument("--rtsp", metavar="URL", help="an RTSP stream")
     group.add_argument("--images", metavar="DIR", help="a folder of images, in name order")
     group.add_argument("--gst", metavar="PIPELINE", help="a GStreamer pipeline ending in appsink")
@@ -137,31 +139,41 @@ def _start_line(summary, outputs: list[str], explicit: bool, window: bool) -> st
     return line
 
 
-def quiet_video_backends(verbose: bool) -> None:
+def quiet_video_backends(verbose: bool, secret: bool = False) -> None:
     """Keep OpenCV's and FFmpeg's own warnings ("can't open camera by index", "moov atom
     not found") off stderr: edge-run's one-line error says what failed and the fix. With
-    ``-v`` they stay. FFmpeg reads its level when OpenCV first uses it, hence the variable."""
-    if verbose:
+    ``-v`` they stay, except when the source carries credentials (``secret``): those
+    libraries print the URL or pipeline they open, password included, so they stay quiet
+    (said at INFO). FFmpeg reads its level when OpenCV first uses it, hence the variable."""
+    if verbose and secret:
+        log.info("the source carries credentials: OpenCV's and FFmpeg's own messages stay "
+                 "off (they can print the password); edge-run's messages show it redacted")
+    if verbose and not secret:
         return
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if secret:
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET, whatever was set
+    else:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from edge.optional import available
 
     if available("cv2"):
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT if secret
+                                      else cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.runtime.loop import Outputs, run_stream
     from edge.runtime.model import Pipeline
-    from edge.runtime.sinks import JsonlSink, VideoSink, WindowSink, check_writable, \
-        display_available
-    from edge.runtime.sources import open_source
+    from edge.runtime.sinks import JsonlSink, OutputError, VideoSink, WindowSink, \
+        check_writable, display_available
+    from edge.runtime.sources import carries_secret, open_source
 
     _check_options(args)
-    quiet_video_backends(args.verbose > 0)
     kind, value, explicit = _source_kind(args)
+    quiet_video_backends(args.verbose > 0, secret=kind in ("rtsp", "video", "gst")
+                         and carries_secret(str(value)))
     for option, owner in (("demo_size", "demo"), ("csi_size", "csi"), ("rtsp_latency", "rtsp")):
         if getattr(args, option) is not None and kind != owner:
             flag = "--" + option.replace("_", "-")
@@ -223,12 +235,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline.close()
     print(summary.table())
     if args.summary is not None:
-        from edge import atomic
-
-        atomic.write_text(args.summary, json.dumps(summary.to_dict(), indent=2) + "\n")
+        _write_summary(args.summary, summary)
     if summary.error:
-        raise SourceError(summary.error)
+        raise (OutputError if summary.failed == "output" else SourceError)(summary.error)
     return 130 if summary.interrupted else 0
+
+
+def _write_summary(path: str, summary) -> None:
+    """The --summary JSON, atomically; a disk too full even for it is one line, exit 2."""
+    from edge import atomic
+    from edge.runtime.sinks import OutputError
+
+    try:
+        atomic.write_text(path, json.dumps(summary.to_dict(), indent=2) + "\n")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path + ".tmp")
+        failed = f"; the run itself failed: {summary.error}" if summary.error else ""
+        raise OutputError(f"{path}: cannot write the summary ({exc.strerror or exc})"
+                          f"{failed}") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

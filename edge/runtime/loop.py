@@ -19,9 +19,9 @@ import numpy as np
 from edge.errors import SourceError
 from edge.pipeline import Stopwatch
 from edge.runtime.render import Renderer
-from edge.runtime.sinks import frame_record
-from edge.runtime.sources import (MAX_BAD_RUN, CorruptFrame, FrameSource, LatestFrameReader,
-                                  source_info)
+from edge.runtime.sinks import OutputError, frame_record
+from edge.runtime.sources import (MAX_BAD_RUN, MAX_BAD_SHARE, CorruptFrame, FrameSource,
+                                  LatestFrameReader, source_info)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,10 @@ class StageStats:
         for k, v in stages_ms.items():
             buf = self._buf.get(k)
             if buf is None:
-                buf = self._buf[k] = np.zeros(self.capacity, np.float64)
+                # written through at once (np.zeros would map pages as the ring fills, and
+                # a stage seen on one frame in five would grow RSS for 50,000 frames: a
+                # bounded growth a soak cannot tell from a leak)
+                buf = self._buf[k] = np.full(self.capacity, 0.0, np.float64)
                 self._count[k] = 0
             buf[self._count[k] % self.capacity] = v
             self._count[k] += 1
@@ -68,39 +71,56 @@ class StageStats:
 
 @dataclass
 class RunSummary:
-    source: str  # its name, as in messages
+    source: str  # its name, as in messages (URLs without their passwords)
     model: str
     backend: str
     precision: str
     source_kind: str = "custom"  # camera, csi, video, rtsp, images, gst, demo
     source_device: str = ""  # what was opened: /dev/video0, a path, a redacted URL, ...
-    frames: int = 0
-    corrupt: int = 0
-    dropped: int = 0
-    reconnects: int = 0
+    frames: int = 0  # frames processed: one JSONL record and one video frame each
+    corrupt: int = 0  # frames skipped because they could not be decoded (the run went on)
+    dropped: int = 0  # live: frames replaced by a newer one before the model took them
+    reconnects: int = 0  # live: reopen attempts, over all outages
+    received: int = 0  # live: frames read from the source (= frames + dropped)
+    outages: list[dict[str, Any]] = field(default_factory=list)  # live: each stretch without frames
     seconds: float = 0.0
     fps: float = 0.0
     interrupted: bool = False
+    ended: str = ""  # why the run ended: see END_REASONS
     error: str | None = None
+    failed: str | None = None  # "source" or "output" when error is set
     frames_expected: int | None = None  # a video file's declared frame count, when known
-    frames_unread: int = 0  # of those, frames never read (corrupt ones included)
-    truncated: bool = False  # reading stopped before the declared end (damaged file)
+    frames_unread: int = 0  # of those, frames never read (undecodable ones included)
+    frames_undecodable: int = 0  # frames of the file that could not be decoded
+    undecodable_longest_run: int = 0  # the most of them in a row
+    decode_stopped_at: int | None = None  # the frame where decoding stopped before the end
+    truncated: bool = False  # decoding stopped before the declared end (damaged file)
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def table(self) -> str:
-        lines = [f"{self.frames} frames from {self.source_kind} {self.source_device} "
-                 f"in {self.seconds:.1f} s: "
-                 f"{self.fps:.1f} FPS ({self.model}, {self.backend} {self.precision}); "
-                 f"dropped {self.dropped}, corrupt {self.corrupt}, reconnects {self.reconnects}"
-                 + (" [interrupted]" if self.interrupted else "")]
+        head = (f"{self.frames} frames from {self.source_kind} {self.source_device} "
+                f"in {self.seconds:.1f} s: "
+                f"{self.fps:.1f} FPS ({self.model}, {self.backend} {self.precision}); "
+                f"dropped {self.dropped}, corrupt {self.corrupt}, reconnects {self.reconnects}")
+        if self.outages:
+            down = sum(o["seconds"] for o in self.outages)
+            head += f", outages {len(self.outages)} ({down:.1f} s without frames)"
+        if self.frames_undecodable:
+            head += f", undecodable {self.frames_undecodable}"
+        lines = [head + (" [interrupted]" if self.interrupted else "")
+                 + (f" [ended: {self.ended}]" if self.ended and self.error else "")]
         if self.stages_ms:
             lines.append(f"  {'stage':22} {'p50 ms':>9} {'p95 ms':>9}")
             for k, v in self.stages_ms.items():
                 lines.append(f"  {k:22} {v['p50']:>9.2f} {v['p95']:>9.2f}")
         return "\n".join(lines)
+
+
+END_REASONS = ("end of file", "end of stream (length unknown)", "decoding stopped",
+               "frame limit", "interrupted", "window closed", "source lost", "output failed")
 
 
 @dataclass
@@ -112,13 +132,24 @@ class Outputs:
     window: Any = None  # WindowSink
     overlay: bool = True
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Finalise every output; returns what went wrong (one line each), so that an
+        output that could not be finalised (a full disk) fails the run, not only logs."""
+        problems = []
         for sink in (self.video, self.jsonl, self.window):
             if sink is not None:
                 try:
                     sink.close()
+                except OutputError as exc:
+                    problem = str(exc)
+                    if sink is self.video and self.jsonl is not None:
+                        lines = getattr(self.jsonl, "lines", 0)
+                        problem += (f"; {getattr(self.jsonl, 'path', 'the JSONL')} holds their "
+                                    f"{lines} record{'s' if lines != 1 else ''}")
+                    problems.append(problem)
                 except Exception:  # finalising one output must not lose the others
                     log.exception("closing %s failed", type(sink).__name__)
+        return problems
 
 
 def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int | None = None,
@@ -174,7 +205,10 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
                     frame = source.read()
                 except CorruptFrame as exc:
                     summary.corrupt += 1
-                    log.warning("skipped a corrupt frame: %s", exc)
+                    if exc.repeat:  # the first of its stretch said which frames it spans
+                        log.debug("skipped a corrupt frame: %s", exc)
+                    else:
+                        log.warning("skipped a corrupt frame: %s", exc)
                     continue
                 if frame is None:
                     _check_file_end(source, summary)
@@ -190,24 +224,33 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
             if outputs.video is not None or outputs.window is not None \
                     or outputs.jsonl is not None:
                 with sw("output"):
+                    media = _media_time(source) if reader is None else None
+                    record = (frame_record(summary.frames, stamp, result, dict(sw.ms), media,
+                                           info) if outputs.jsonl is not None else None)
+                    # each output checks its room first, so a full disk stops the run
+                    # before the frame is in one output and not the other
+                    for sink in (outputs.video, outputs.jsonl):
+                        if sink is not None and hasattr(sink, "check_room"):
+                            sink.check_room()
                     if outputs.video is not None:
                         outputs.video.write(shown)
                     if outputs.window is not None:
                         outputs.window.write(shown)
                     if outputs.jsonl is not None:
-                        media = (summary.frames / source.fps) if (source.fps and reader is None) \
-                            else None
-                        outputs.jsonl.write(frame_record(summary.frames, stamp, result,
-                                                         dict(sw.ms), media, info))
+                        outputs.jsonl.write(record)
             stats.add(sw.ms)
             summary.frames += 1
             if bar is not None:
                 bar.update(1)
             t_last = time.perf_counter()
             if outputs.window is not None and outputs.window.closed_by_user:
+                summary.ended = "window closed"
                 break
     except SourceError as exc:  # a live source that did not come back: end the run cleanly
-        summary.error = str(exc)
+        summary.error, summary.failed, summary.ended = str(exc), "source", "source lost"
+    except OutputError as exc:  # disk full, file-size limit: stop, keep what was written
+        summary.error, summary.failed, summary.ended = str(exc), "output", "output failed"
+        log.debug("output failed at frame %d", summary.frames, exc_info=True)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -219,10 +262,21 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
             summary.dropped = reader.stats.dropped
             summary.corrupt += reader.stats.corrupt
             summary.reconnects = reader.stats.reconnects
+            summary.received = reader.stats.received
+            summary.outages = [o.to_dict() for o in reader.stats.outages]
         else:
             source.close()
-        outputs.close()
+        for problem in outputs.close():
+            if summary.error is None:
+                summary.error, summary.failed, summary.ended = problem, "output", \
+                    "output failed"
+            else:
+                log.warning("%s", problem)
         summary.interrupted = summary.interrupted or stop.is_set()
+        if not summary.ended:
+            summary.ended = ("interrupted" if summary.interrupted else "frame limit"
+                             if frames is not None and summary.frames >= frames else
+                             "end of file")
         if t_first is not None:
             summary.seconds = t_last - t_first
             summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
@@ -230,31 +284,86 @@ def run_stream(pipeline, source: FrameSource, outputs: Outputs, *, frames: int |
     return summary
 
 
+def _media_time(source: FrameSource) -> float | None:
+    """Seconds into the file of the frame just read: its timestamp where the source has
+    one it trusts (a VFR file's frames are not evenly spaced), else its index on the
+    file's timeline (frames skipped as undecodable count) over the frame rate."""
+    stamped = getattr(source, "media_time", None)
+    if stamped is not None:
+        return float(stamped)
+    if not source.fps:
+        return None
+    index = getattr(source, "media_index", None)
+    if index is None or index < 0:
+        index = getattr(source, "position", 1) - 1
+    return index / source.fps
+
+
 def _check_file_end(source: FrameSource, summary: RunSummary) -> None:
-    """At the end of a video file, tell its real end from damage: frames the file says it
-    has but that were never read are logged, marked in the summary and, beyond
-    ``MAX_BAD_RUN``, end the run as an error (edge-run exits 2)."""
-    expected = getattr(source, "frames_total", 0)
-    position = getattr(source, "position", None)
-    if getattr(source, "live", True) or position is None:
+    """At the end of a video file, tell its real end from damage. Undecodable frames are
+    logged and counted in the summary; the run ends as an error (edge-run exits 2) naming
+    the frame when decoding stopped before the declared end, when one damaged stretch
+    holds more than ``MAX_BAD_RUN`` frames in a row, or when more than ``MAX_BAD_SHARE``
+    of the file (and more than ``MAX_BAD_RUN`` frames) is undecodable. Sporadic loss over
+    a long recording, or a few bad frames in a short clip, is reported only."""
+    if getattr(source, "live", True) or getattr(source, "position", None) is None:
+        summary.ended = "end of file"
         return
+    expected = int(getattr(source, "frames_total", 0) or 0)
+    position = int(source.position)
+    summary.frames_undecodable = int(getattr(source, "undecodable", 0))
+    summary.undecodable_longest_run = int(getattr(source, "longest_bad_run", 0))
     if not expected:
-        log.info("%s: end of file after %d frames (its length is unknown; up to %d frames "
-                 "past the last one read were tried)", source.name, position, MAX_BAD_RUN)
+        summary.ended = "end of stream (length unknown)"
+        log.warning("%s: end of stream after %d frames; the file does not say how many it "
+                    "has, so a file cut short cannot be told from its end (%d further reads "
+                    "were tried)", source.name, position, MAX_BAD_RUN)
+        _judge_damage(source, summary, position, position + summary.frames_undecodable,
+                      "the")
         return
-    summary.frames_expected = int(expected)
-    missing = int(expected) - int(position)
-    if missing <= 0:
-        return
-    summary.frames_unread = missing
+    summary.frames_expected = expected
+    summary.frames_unread = max(0, expected - position)
     summary.truncated = bool(getattr(source, "truncated", False))
-    log.warning("%s: %d of its %d frames unreadable%s", source.name, missing, expected,
-                " (the read stopped early: damaged or truncated file)" if summary.truncated
-                else "")
-    if missing > MAX_BAD_RUN and summary.error is None:
-        summary.error = (f"{source.name}: {missing} of its {expected} frames unreadable "
-                         f"(damaged or truncated file; outputs hold the {position} read); "
-                         f"re-encode or repair it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+    stopped = getattr(source, "stopped_at", None)
+    summary.decode_stopped_at = stopped if summary.truncated else None
+    if summary.truncated:
+        summary.ended = "decoding stopped"
+        summary.error = (f"{source.name}: decoding stopped at frame {stopped} of {expected} "
+                         f"(damaged or cut-off file; {position} frames decoded, "
+                         f"{summary.frames_undecodable} undecodable; the outputs hold the "
+                         f"decoded ones); re-encode or repair it, e.g. ffmpeg -i IN -c:v "
+                         f"libx264 OUT.mp4")
+        summary.failed = "source"
+        return
+    summary.ended = "end of file"
+    _judge_damage(source, summary, position, expected, "its")
+
+
+def _judge_damage(source: FrameSource, summary: RunSummary, position: int, total: int,
+                  whose: str) -> None:
+    """Report the undecodable frames of a file read to its end (``total``: its declared
+    length, or the frames seen when unknown); an error when one stretch or the share of
+    them says the file is damaged."""
+    bad, run = summary.frames_undecodable, summary.undecodable_longest_run
+    if not bad:
+        return
+    share = bad / max(1, total)
+    tally = f"{bad} of {whose} {total} frames undecodable"
+    fix = "re-encode or repair it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
+    if run > MAX_BAD_RUN:
+        first = int(getattr(source, "longest_bad_from", 0))
+        summary.error = (f"{source.name}: frames {first}-{first + run - 1} undecodable, {run} "
+                         f"in a row (more than {MAX_BAD_RUN} in a row is a damaged file; "
+                         f"{tally} in all, the outputs hold the {position} decoded); {fix}")
+    elif share > MAX_BAD_SHARE and bad > MAX_BAD_RUN:  # a few in a short file: reported
+        summary.error = (f"{source.name}: {tally} ({share:.0%}, more than "
+                         f"{MAX_BAD_SHARE:.0%} is a damaged file; the outputs hold the "
+                         f"{position} decoded); {fix}")
+    else:
+        log.warning("%s: %s (skipped; at most %d in a row, %.1f%%)", source.name, tally, run,
+                    100 * share)
+        return
+    summary.failed = "source"
 
 
 def _overlay(summary: RunSummary, stats: StageStats, t_first: float) -> list[str]:

@@ -103,15 +103,16 @@ def _check_engine_gate(model_dir: Path, allow_refused_int8: bool) -> None:
     """INT8 engines carry the gate of the artifact they were built from (``engines.json``
     ``export.int8_gate``, written by ``edge-build engine``): a refused one does not run
     unless overridden, as for the ONNX Runtime graphs."""
-    import json
-
     from edge.calibrate.gate import check_int8
+    from edge.engines.folder import load_engine_folder
 
-    try:
-        export = json.loads((model_dir / ENGINE_MANIFEST).read_text()).get("export", {})
-    except (OSError, ValueError, AttributeError):
-        return  # the backend reports an unreadable engines.json in its own words
-    for target, rec in (export.get("int8_gate") or {}).items():
+    path = model_dir / ENGINE_MANIFEST
+    export = load_engine_folder(path).get("export", {})  # shape checked: export is an object
+    gates = export.get("int8_gate") or {}
+    if not isinstance(gates, dict) or not all(isinstance(r, dict) for r in gates.values()):
+        raise ModelFileError(f"{path}: export.int8_gate is not an object of gate records; "
+                             f"rebuild the INT8 engines")
+    for target, rec in gates.items():
         fake = {"calibration": {"gate": {"max_drop_points": rec.get("max_drop_points"),
                                          "holdout": rec.get("holdout"),
                                          "artifacts": {target: rec}}}}
@@ -157,6 +158,12 @@ class FrameResult:
     ``class_names``) and ``instance_map`` ((H, W) int32, ``i + 1`` where instance ``i`` is
     drawn, 0 elsewhere); ``mask(i)`` is instance ``i``'s own full mask (overlaps kept).
     Semantic models fill ``labels`` (H, W) uint8. ``stages_ms`` times every stage.
+
+    ``instance_map`` is one buffer the pipeline reuses for every frame of a size (no
+    per-frame allocation of a frame-sized map): the next call overwrites it, so copy it
+    (``result.instance_map.copy()``) to keep it past the next frame. Every other array
+    (``boxes``, ``scores``, ``classes``, ``labels``, what ``mask(i)`` returns) is new each
+    frame and the caller's to keep.
     """
 
     task: str
@@ -220,7 +227,7 @@ class Pipeline:
             self.core = InstancePipeline(desc, backend, self._executor)
         else:
             self.core = SemanticPipeline(desc, backend)
-        self._map: np.ndarray | None = None
+        self._map: np.ndarray | None = None  # reused: see FrameResult
 
     @classmethod
     def from_dir(cls, ref: str | Path | None = DEMO_NAME, backend: str = "auto",

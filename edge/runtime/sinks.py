@@ -9,22 +9,66 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from edge import rle
-from edge.errors import ConfigError
+from edge.errors import ConfigError, EdgeError
 from edge.optional import available, require
 
 log = logging.getLogger(__name__)
+
+# What the end of a run still needs on disk once a sink stops taking frames: the mp4's
+# index (written at close), the last JSONL line, the --summary JSON.
+RESERVE_BYTES = 1 << 20
+MP4_INDEX_BYTES_PER_FRAME = 32  # stts/stsz/stco entries, generously
+
+
+class OutputError(EdgeError):
+    """An output cannot take more data (disk full, file-size limit, I/O error): the run
+    stops, finalises what it wrote, and edge-run exits 2 naming the file."""
+
+
+def room(path: Path, fd: int | None = None) -> tuple[int | None, str]:
+    """(bytes ``path`` may still grow by, what limits it): the smaller of the free disk
+    space (for this user) on the file's own filesystem (``fd``, the open file, when given;
+    else ``path``, symlinks followed) and the process's file-size limit (``ulimit -f``).
+    None when no limit applies or none can be known: a pipe, a terminal or /dev/null
+    (not a regular file: nothing to fill), or a system without statvfs (Windows)."""
+    try:
+        st = os.fstat(fd) if fd is not None else os.stat(path)
+    except OSError:
+        return None, "no file to measure"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "not a regular file"
+    statvfs = getattr(os, "fstatvfs" if fd is not None else "statvfs", None)
+    if statvfs is None:
+        return None, "no free-space query on this system"
+    vfs = statvfs(fd if fd is not None else path)
+    free = vfs.f_bavail * vfs.f_frsize
+    try:
+        import resource
+    except ImportError:
+        return free, f"the free space for {path}"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and limit - st.st_size < free:
+        return max(0, limit - st.st_size), f"the file-size limit (ulimit -f: {limit} bytes)"
+    return free, f"the free space for {path}"
 
 
 def check_writable(path: str | Path, what: str) -> Path:
     """Refuse an output path that cannot be written, before any work is done."""
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
+    if p.exists() and not p.is_file() and not p.is_dir():
+        # /dev/null, a pipe, a terminal: written in place, so the folder's permissions do
+        # not matter (a non-root user cannot write /dev itself)
+        if not os.access(p, os.W_OK):
+            raise ConfigError(f"{p}: not writable; choose another path for {what}")
+        return p
     if p.is_dir():
         raise ConfigError(f"{p}: is a folder; give {what} a file name")
     if not parent.is_dir():
@@ -78,6 +122,24 @@ class VideoSink:
         self.size: tuple[int, int] | None = None  # (h, w) of the video
         self.frames = 0
         self.resized = 0
+        self.full: str | None = None  # why it stopped taking frames
+
+    def check_room(self) -> None:
+        """Refuse the next frame when what is left could not hold it and the index the mp4
+        writes at close: OpenCV's writer reports no write error, and an mp4 whose index
+        did not fit is unreadable, so stopping early is what keeps it playable."""
+        if self.writer is None or not self.path.exists():
+            return
+        size = self.path.stat().st_size
+        per_frame = size / max(1, self.frames)
+        need = RESERVE_BYTES + 4 * per_frame + MP4_INDEX_BYTES_PER_FRAME * (self.frames + 1)
+        left, what = room(self.path)
+        if left is not None and left < need:
+            self.full = (f"{self.path}: cannot write frame {self.frames}: {what} leaves "
+                         f"{left} bytes, below the {int(need)} needed to add a frame and "
+                         f"finalise the video; stopped with {self.frames} frames in it "
+                         f"(free space or raise the limit)")
+            raise OutputError(self.full)
 
     def write(self, frame: np.ndarray) -> None:
         if self.writer is None:
@@ -105,6 +167,20 @@ class VideoSink:
             self.writer = None
             log.info("wrote %d frames to %s (%d letterboxed)", self.frames, self.path,
                      self.resized)
+            if self.frames and self._unreadable():
+                raise OutputError(f"{self.path}: the video could not be finalised (its "
+                                  f"index did not fit: disk full or file-size limit) and "
+                                  f"does not play ({self.frames} frame"
+                                  f"{'s were' if self.frames != 1 else ' was'} written to it)")
+
+    def _unreadable(self) -> bool:
+        """True when the finished file does not open: the writer's own failures are
+        silent, so the file is checked instead of trusted."""
+        cap = self.cv2.VideoCapture(str(self.path))
+        try:
+            return not cap.isOpened()
+        finally:
+            cap.release()
 
 
 def frame_record(index: int, timestamp: float, result, stages_ms: dict[str, float],
@@ -138,26 +214,60 @@ def frame_record(index: int, timestamp: float, result, stages_ms: dict[str, floa
 
 
 class JsonlSink:
-    """One JSON object per frame, each line flushed: a killed run leaves whole lines.
+    """One JSON object per frame, each line written whole with one unbuffered write: a
+    killed run leaves whole lines. A write that fails part-way (disk full, file-size
+    limit) is cut back to the last whole line and raises :class:`OutputError`.
 
     The file is created by :meth:`open` once the source is open (or at the first frame),
     so a run whose source never opens leaves an existing file of that name as it was."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = check_writable(path, "--json")
-        self.fh: IO[str] | None = None
+        self.fh: IO[bytes] | None = None
         self.lines = 0
+        self.size = 0  # bytes of whole lines written
 
     def open(self) -> None:
         if self.fh is None:
-            self.fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            self.fh = open(self.path, "wb", buffering=0)  # noqa: SIM115
+
+    def check_room(self) -> None:
+        """Refuse the next line when the disk or file-size limit has less than the reserve
+        left, so the run stops with room for the summary and the video's index."""
+        self.open()
+        assert self.fh is not None
+        left, what = room(self.path, self.fh.fileno())
+        if left is not None and left < RESERVE_BYTES // 4:
+            raise OutputError(f"{self.path}: cannot write frame {self.lines}'s record: {what} "
+                              f"leaves {left} bytes; stopped with {self.lines} whole lines "
+                              f"in it (free space or raise the limit)")
 
     def write(self, record: dict[str, Any]) -> None:
         self.open()
         assert self.fh is not None
-        self.fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self.fh.flush()
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        try:
+            while view:
+                n = self.fh.write(view)
+                if not n:
+                    raise OSError(28, "no space left on device")
+                view = view[n:]
+        except OSError as exc:
+            self._cut_back()
+            raise OutputError(f"{self.path}: cannot write frame {self.lines}'s record "
+                              f"({exc.strerror or exc}); kept the {self.lines} whole lines "
+                              f"before it") from exc
         self.lines += 1
+        self.size += len(data)
+
+    def _cut_back(self) -> None:
+        """Drop a part-written last line (shrinking a file needs no space)."""
+        assert self.fh is not None
+        try:
+            os.ftruncate(self.fh.fileno(), self.size)
+        except OSError as exc:
+            log.warning("%s: could not remove a part-written last line (%s)", self.path, exc)
 
     def close(self) -> None:
         if self.fh is not None:

@@ -10,12 +10,15 @@ are read frame by frame in the caller's thread, without drops.
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
+import math
 import os
+import re
+from abc import ABC, abstractmethod
 import threading
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +28,41 @@ from edge.optional import require
 
 log = logging.getLogger(__name__)
 
-MAX_BAD_RUN = 25  # unreadable frames in a row after which a file is taken as ended/damaged
+RTSP_OPEN_TIMEOUT_MS = 10_000  # FFmpeg: give up opening an RTSP stream after this
+RTSP_READ_TIMEOUT_MS = 5_000  # FFmpeg: a stream silent this long has stopped (an outage)
+# Failed reads in a row after which a file of unknown length is taken as ended; also the
+# most undecodable frames in a row a file may have before the run fails (exit 2).
+MAX_BAD_RUN = 25
+# The largest share of a file's frames that may be undecodable before the run fails: a
+# long recording with sporadic loss decodes to its end and is reported, not failed.
+MAX_BAD_SHARE = 0.10
+# Reads tried past a failed read when the file declares more frames: a read past the
+# real end costs ~1 us, but a garbage count (2**31) would take minutes.
+MAX_END_READS = MAX_BAD_RUN * 40
+# A declared count above this (46 days at 25 FPS) is garbage: the length is unknown.
+MAX_PLAUSIBLE_FRAMES = 100_000_000
+# A file that stops decoding more than this many frames before the count its container
+# declares has stopped early (damaged or cut off); FFmpeg's count can be one off when it
+# is estimated from the duration.
+END_SLACK = 1
+# A timestamp gap after a failed read longer than this many frame intervals means frames
+# were lost (a VFR file's intervals vary; a frame's own jitter stays well below it).
+GAP_FRAMES = 1.5
+_CAP_PROP_POS_MSEC = 0  # cv2.CAP_PROP_POS_MSEC (a constant since OpenCV 2)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MIN_DEMO_SIZE = 64
-# query parameters whose values are secrets and never reach logs or outputs
-_SECRET_KEYS = ("password", "passwd", "pass", "pwd", "token", "access_token", "key", "apikey",
-                "api_key", "secret", "sig", "signature", "auth", "authorization", "credential")
+
 
 
 class CorruptFrame(Exception):
-    """A frame that could not be decoded; the run skips and counts it."""
+    """A frame that could not be decoded; the run skips and counts it. One is raised per
+    lost frame; ``repeat`` marks the second and later of one damaged stretch, whose first
+    already said which frames it spans (callers log those quietly)."""
+
+    def __init__(self, message: str, repeat: bool = False) -> None:
+        super().__init__(message)
+        self.repeat = repeat
 
 
 class FrameSource(ABC):
@@ -78,8 +105,10 @@ class CaptureSource(FrameSource):
     def __init__(self, target: int | str, name: str, live: bool, hint: str,
                  api: str | None = None, ffmpeg_options: str | None = None,
                  kind: str = "custom", device: str = "",
-                 on_fail: Callable[[], str] | None = None) -> None:
-        self.target = target
+                 on_fail: Callable[[], str] | None = None,
+                 open_params: dict[str, int] | None = None) -> None:
+        self.target = target  # may hold credentials: never logged, only opened
+        self.open_params = open_params or {}  # cv2.CAP_PROP_* name -> value, given at open
         self.kind = kind
         self.device = device or name
         self.on_fail = on_fail  # a better hint computed when opening fails
@@ -90,12 +119,23 @@ class CaptureSource(FrameSource):
         self.api = api  # "v4l2" | "gstreamer" | "ffmpeg" | None (OpenCV decides)
         self.cap = None
         self.frames_total = 0
-        self.position = 0
-        self.truncated = False  # a file whose read ended before its known last frame
-        self._bad_run = 0
-        self._bad_total = 0  # failed reads so far (each consumed a frame of the file)
-        self._ahead: np.ndarray | None = None  # a good frame found by looking past bad ones
-        self._ahead_bad = 0  # bad frames still to report before it
+        self.position = 0  # frames returned so far
+        self.next_index = 0  # the file's index of the next frame expected
+        self.media_index = -1  # the file's index of the frame last returned
+        self.media_time: float | None = None  # seconds into the file of the last frame
+        self.undecodable = 0  # frames of a file that could not be decoded (skipped)
+        self.longest_bad_run = 0  # the most undecodable frames in a row
+        self.longest_bad_from = 0  # the first frame of that stretch
+        self.truncated = False  # a file whose decoding stopped before its known last frame
+        self.stopped_at: int | None = None  # the frame where it stopped
+        self._ahead: np.ndarray | None = None  # a good frame found past undecodable ones
+        self._ahead_index = 0
+        self._ahead_pos: float | None = None
+        self._ahead_bad = 0  # undecodable frames still to report before it
+        self._ahead_from = 0  # the first of them
+        self._stamps: bool | None = None  # POS_MSEC trusted (FFmpeg); None = not asked yet
+        self._last_pos: float | None = None  # ms of the last frame returned
+        self._interval: float | None = None  # ms between the last two consecutive frames
 
     def open(self) -> None:
         cv2 = require("cv2", "reading cameras and videos")
@@ -108,21 +148,39 @@ class CaptureSource(FrameSource):
             hint = self.on_fail() if self.on_fail is not None else self.hint
             raise SourceError(f"{self.name}: cannot open it; {hint}")
         if not self.live:
-            self.frames_total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            self.frames_total = int(count) if 0 < count <= MAX_PLAUSIBLE_FRAMES else 0
+            if count > MAX_PLAUSIBLE_FRAMES:
+                log.warning("%s declares %d frames, not a plausible count: its length is "
+                            "taken as unknown", self.name, count)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps < 1000 else None
         self.cap = cap
+        self._stamps, self._last_pos, self._interval = None, None, None
 
     def _open(self, cv2, api: int):
         """OpenCV reads FFmpeg options from the environment at open time only; set them for
-        this open and restore, so they never leak into other captures or child processes."""
-        if self.ffmpeg_options is None:
+        this open and restore, so they never leak into other captures or child processes.
+        ``open_params`` (timeouts) go to the backend as VideoCapture parameters."""
+        params: list[int] = []
+        for prop, value in self.open_params.items():
+            if hasattr(cv2, prop):
+                params += [int(getattr(cv2, prop)), int(value)]
+            else:
+                log.debug("this OpenCV has no %s; opening without it", prop)
+
+        def capture():
+            if params:
+                return cv2.VideoCapture(self.target, api, params)
             return cv2.VideoCapture(self.target, api)
+
+        if self.ffmpeg_options is None:
+            return capture()
         key = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
         old = os.environ.get(key)
         os.environ[key] = self.ffmpeg_options
         try:
-            return cv2.VideoCapture(self.target, api)
+            return capture()
         finally:
             if old is None:
                 os.environ.pop(key, None)
@@ -132,37 +190,104 @@ class CaptureSource(FrameSource):
     def read(self) -> np.ndarray | None:
         if self.cap is None:
             return None
-        if self._ahead is not None:  # unknown length: bad frames were followed by a good one
-            if self._ahead_bad > 0:
-                self._ahead_bad -= 1
-                raise CorruptFrame(f"{self.name}: a frame after frame {self.position} unreadable")
-            frame, self._ahead = self._ahead, None
-            self.position += 1
-            return frame
+        if self._ahead is not None:
+            return self._from_ahead()
         ok, frame = self.cap.read()
         if ok and _valid(frame):
-            self.position += 1
-            self._bad_run = 0
-            return frame
+            if self.live:
+                self.position += 1
+                return frame
+            return self._located(frame)
         if self.live:
             return None
-        if self.frames_total <= 0:
-            # Unknown length: look up to MAX_BAD_RUN frames ahead to tell damage from the end.
-            for k in range(MAX_BAD_RUN):
-                ok, frame = self.cap.read()
-                if ok and _valid(frame):
-                    self._ahead, self._ahead_bad = frame, k
-                    raise CorruptFrame(f"{self.name}: frame {self.position + 1} unreadable")
-            return None
-        # A file: a failed read before the last frame is a damaged frame, not the end.
-        if self.position + self._bad_total + 1 < self.frames_total:
-            if self._bad_run < MAX_BAD_RUN:
-                self._bad_run += 1
-                self._bad_total += 1
-                raise CorruptFrame(f"{self.name}: frame {self.position + self._bad_total} "
-                                   f"unreadable")
-            self.truncated = True  # gave up: more than MAX_BAD_RUN unreadable in a row
+        # A file: the end, or a frame that did not decode (each failed read consumes one).
+        # Read on to tell them apart: up to the length the file declares (at most
+        # MAX_END_READS), else up to MAX_BAD_RUN reads. A read past the real end fails at
+        # once, so this costs little.
+        tries = min(MAX_END_READS, max(MAX_BAD_RUN, self.frames_total - self.next_index))
+        for failed in range(1, tries + 1):
+            ok, frame = self.cap.read()
+            if ok and _valid(frame):
+                return self._located(frame, failed_reads=failed)
+        if (self.frames_total > 0 and self.next_index < self.frames_total - END_SLACK
+                and not self._reached_declared_end()):
+            self.truncated = True
+            self.stopped_at = self.next_index
+            self.undecodable += self.frames_total - self.next_index
         return None
+
+    def _position(self) -> float | None:
+        """The decoded frame's timestamp in ms, where it can be trusted: FFmpeg's
+        POS_MSEC is the frame's presentation time from the stream's start; other backends
+        (GStreamer: a running position) and stand-ins say nothing reliable."""
+        if self._stamps is None:
+            backend = getattr(self.cap, "getBackendName", None)  # absent in stand-ins
+            self._stamps = backend is not None and backend() == "FFMPEG"
+        if not self._stamps:
+            return None
+        pos = float(self.cap.get(_CAP_PROP_POS_MSEC) or 0.0)
+        return pos if math.isfinite(pos) and pos >= 0 else None
+
+    def _located(self, frame: np.ndarray, failed_reads: int = 0) -> np.ndarray:
+        """Place a decoded file frame on the file's timeline. Frames are inferred lost only
+        after failed reads (a healthy file's timestamps, variable rate, B-frames or an
+        offset start, never count as damage): by the timestamp gap to the previous frame
+        in the file's local frame interval where timestamps are trusted (a gap within
+        GAP_FRAMES intervals lost none), else one per failed read. The lost ones are
+        reported as undecodable, one CorruptFrame each, before the frame."""
+        pos = self._position()
+        lost = 0
+        if failed_reads:
+            lost = failed_reads
+            step = self._interval or (1000.0 / self.fps if self.fps else None)
+            if pos is not None and self._last_pos is not None and step and \
+                    pos > self._last_pos:
+                gap = pos - self._last_pos
+                lost = round(gap / step) - 1 if gap > GAP_FRAMES * step else 0
+        elif pos is not None and self._last_pos is not None and pos > self._last_pos:
+            self._interval = pos - self._last_pos  # consecutive frames: the local rate
+        if lost > 0:
+            self._ahead, self._ahead_index, self._ahead_pos = frame, self.next_index + lost, pos
+            self._ahead_bad, self._ahead_from = lost, self.next_index
+            self.undecodable += lost
+            if lost > self.longest_bad_run:
+                self.longest_bad_run, self.longest_bad_from = lost, self.next_index
+            return self._from_ahead()
+        return self._deliver(frame, self.next_index, pos)
+
+    def _reached_declared_end(self) -> bool:
+        """Whether the last frame's timestamp reached the duration the declared count
+        stands for: then the count was an estimate (duration x nominal rate, a VFR file)
+        and the file ended; without trusted timestamps the count is taken at its word."""
+        if self._last_pos is None or not self.fps:
+            return False
+        step = self._interval or 1000.0 / self.fps
+        declared_ms = self.frames_total * 1000.0 / self.fps
+        return self._last_pos + step >= declared_ms - (END_SLACK + 0.5) * step
+
+    def _from_ahead(self) -> np.ndarray:
+        if self._ahead_bad > 0:
+            first = self._ahead_from
+            last = self._ahead_index - 1
+            repeat = self.next_index > first
+            self.next_index += 1
+            self._ahead_bad -= 1
+            span = f"frame {first}" if first == last else f"frames {first}-{last}"
+            raise CorruptFrame(f"{self.name}: {span} undecodable, skipped", repeat=repeat)
+        frame, self._ahead = self._ahead, None
+        assert frame is not None
+        return self._deliver(frame, self._ahead_index, self._ahead_pos)
+
+    def _deliver(self, frame: np.ndarray, index: int, pos: float | None = None) -> np.ndarray:
+        self.position += 1
+        self.media_index = index
+        self.next_index = index + 1
+        if pos is not None:
+            self._last_pos = pos
+            self.media_time = pos / 1000.0
+        else:
+            self.media_time = index / self.fps if self.fps else None
+        return frame
 
     def close(self) -> None:
         if self.cap is not None:
@@ -241,21 +366,44 @@ class DemoSource(FrameSource):
 
 
 @dataclass
+class Outage:
+    """One stretch without frames from a live source, as the summary reports it."""
+
+    index: int  # 1 = the run's first outage
+    started_at: float  # time.time() when the source stopped delivering
+    ended_at: float | None = None  # time.time() of the first frame after it; None = never
+    seconds: float = 0.0  # how long it lasted (until the run ended, if it never came back)
+    attempts: int = 0  # reopen attempts
+    frames_before: int = 0  # frames received in the stretch before it
+    frames_after: int = 0  # frames received after it, until the next outage or the end
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {k: (round(v, 3) if isinstance(v, float) else v)
+                for k, v in self.__dict__.items()}
+
+
+@dataclass
 class ReaderStats:
+    received: int = 0  # frames read from the source
     delivered: int = 0  # frames handed to the pipeline
     dropped: int = 0  # frames replaced by a newer one before the pipeline took them
     corrupt: int = 0
-    reconnects: int = 0
+    reconnects: int = 0  # reopen attempts, over all outages
+    outages: list[Outage] = field(default_factory=list)
 
 
 class LatestFrameReader:
     """Reads a live source in a thread, keeping only the newest frame.
 
-    When the source stops delivering it is closed and reopened with exponential back-off
-    (``backoff`` doubling up to ``max_backoff`` seconds); after ``reconnect_timeout``
-    seconds without a frame the reader gives up and :meth:`get` raises SourceError.
-    ``clock`` and ``wait`` (seconds -> True when stopped meanwhile; by default a wait on
-    the stop event) are injectable so tests can drive the back-off without real time.
+    When the source stops delivering (a read fails: a killed server closes the
+    connection at once; a silent one trips the backend's read timeout) an outage starts:
+    a WARNING, then the source is closed and reopened with exponential back-off
+    (``backoff`` doubling up to ``max_backoff`` seconds) until a frame comes (an INFO with
+    the outage's length) or ``reconnect_timeout`` seconds pass without one, when the
+    reader gives up and :meth:`get` raises SourceError. Every outage is kept in
+    ``stats.outages``. ``clock`` and ``wait`` (seconds -> True when stopped meanwhile; by
+    default a wait on the stop event) are injectable so tests can drive the back-off
+    without real time.
     """
 
     def __init__(self, source: FrameSource, reconnect_timeout: float = 30.0,
@@ -273,6 +421,7 @@ class LatestFrameReader:
         self._seq = 0
         self._taken = 0
         self._failure: str | None = None
+        self._up_from = 0  # stats.received when the current stretch of frames began
         self._stop = threading.Event()
         self.wait = wait if wait is not None else self._stop.wait
         self._thread = threading.Thread(target=self._loop, name=f"capture {source.name}",
@@ -285,6 +434,7 @@ class LatestFrameReader:
 
     def _publish(self, frame: np.ndarray) -> None:
         with self._cond:
+            self.stats.received += 1
             if self._seq > self._taken:
                 self.stats.dropped += 1
             self._frame = frame
@@ -296,31 +446,53 @@ class LatestFrameReader:
             self._failure = reason
             self._cond.notify_all()
 
+    def _begin_outage(self) -> Outage:
+        up = self.stats.received - self._up_from
+        with self._cond:
+            if self.stats.outages:
+                self.stats.outages[-1].frames_after = up
+            outage = Outage(len(self.stats.outages) + 1, time.time(), frames_before=up)
+            self.stats.outages.append(outage)
+        log.warning("%s stopped delivering frames (outage %d, after %d frames); reconnecting "
+                    "with back-off for up to %.0f s (--reconnect-timeout)", self.source.name,
+                    outage.index, up, self.reconnect_timeout)
+        return outage
+
     def _reconnect(self) -> bool:
         """Reopen until it works or the timeout passes; False when giving up."""
+        outage = self._begin_outage()
         start = self.clock()
         delay = self.backoff
-        while not self._stop.is_set():
-            waited = self.clock() - start
-            if waited >= self.reconnect_timeout:
-                return False
-            log.warning("%s stopped delivering frames; reopening in %.2f s (%.1f s of %.0f s "
-                        "spent)", self.source.name, delay, waited, self.reconnect_timeout)
-            if self.wait(delay) or self._stop.is_set():
-                return False
-            self.stats.reconnects += 1
-            try:
-                self.source.open()
-                frame = self.source.read()
-            except (SourceError, CorruptFrame) as exc:
-                log.info("reopening %s failed: %s", self.source.name, exc)
-                frame = None
-            if frame is not None:
-                log.warning("%s is back after %.1f s", self.source.name, self.clock() - start)
-                self._publish(frame)
-                return True
-            delay = min(delay * 2, self.max_backoff)
-        return False
+        try:
+            while not self._stop.is_set():
+                waited = self.clock() - start
+                if waited >= self.reconnect_timeout:
+                    return False
+                log.debug("%s: reopening in %.2f s (%.1f s of %.0f s spent)", self.source.name,
+                          delay, waited, self.reconnect_timeout)
+                if self.wait(delay) or self._stop.is_set():
+                    return False
+                self.stats.reconnects += 1
+                outage.attempts += 1
+                try:
+                    self.source.open()
+                    frame = self.source.read()
+                except (SourceError, CorruptFrame) as exc:
+                    log.debug("reopening %s failed: %s", self.source.name, redact_text(str(exc)))
+                    frame = None
+                if frame is not None:
+                    outage.ended_at = time.time()
+                    outage.seconds = self.clock() - start
+                    log.info("%s is back after %.1f s (outage %d, %d reopen attempts)",
+                             self.source.name, outage.seconds, outage.index, outage.attempts)
+                    self._up_from = self.stats.received
+                    self._publish(frame)
+                    return True
+                delay = min(delay * 2, self.max_backoff)
+            return False
+        finally:
+            if outage.ended_at is None:
+                outage.seconds = self.clock() - start
 
     def _loop(self) -> None:
         try:
@@ -328,7 +500,7 @@ class LatestFrameReader:
                 try:
                     frame = self.source.read()
                 except CorruptFrame as exc:
-                    log.info("%s", exc)
+                    log.info("%s", redact_text(str(exc)))
                     self.stats.corrupt += 1
                     continue
                 if frame is not None:
@@ -340,8 +512,11 @@ class LatestFrameReader:
                                    f"the cable, power or network, or raise --reconnect-timeout")
                     return
         except Exception as exc:  # report any capture failure to the consumer, not stderr
-            log.debug("capture thread failed", exc_info=True)
-            self._fail(f"{self.source.name}: capture failed ({exc})")
+            # the message only, redacted: a backend's text may quote the URL it opened
+            reason = redact_text(f"{type(exc).__name__}: {exc}")
+            # the traceback tells a programming error from a device failure
+            log.debug("capture thread failed: %s", redact_text(traceback.format_exc()))
+            self._fail(f"{self.source.name}: capture failed ({reason})")
         finally:
             self.source.close()
 
@@ -365,6 +540,9 @@ class LatestFrameReader:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
+        with self._cond:
+            if self.stats.outages and self.stats.outages[-1].ended_at is not None:
+                self.stats.outages[-1].frames_after = self.stats.received - self._up_from
 
 
 # --------------------------------------------------------------------------- constructors
@@ -376,34 +554,167 @@ def _has_gstreamer() -> bool:
     return any("GStreamer" in line and "YES" in line for line in info.splitlines())
 
 
+# Query, fragment and parameter keys whose values are secrets (whole key names, any case).
+_SECRET_KEYS = ("password", "passwd", "pass", "pwd", "passphrase", "token", "access_token",
+                "refresh_token", "id_token", "auth_token", "key", "apikey", "api_key",
+                "api-key", "secret", "client_secret", "sig", "signature", "auth",
+                "authorization", "credential", "credentials", "sessionid", "session_id",
+                "session", "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+                "x-goog-signature", "x-goog-credential")
+_SECRET_QUERY = re.compile(r"(?P<head>[?&;#@](?:%s)=)[^&;#]*"
+                           % "|".join(re.escape(k) for k in _SECRET_KEYS), re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+# a scheme written without its "//" (rtsp:/u:pw@h, rtsp:u:pw@h): kept when redacting
+_LOOSE_SCHEME = re.compile(r"(?i)(?:rtsps?|rtspt|rtmps?|https?|srt|udp|tcp|rtp|mmsh?|ftp):/?")
+_HOST = re.compile(r"(?:\[[^\]\s/?#@]*\]|[\w.%-]+)(?::\d*)?")
+
+
+def _first(text: str, chars: str, start: int = 0) -> int:
+    """Index of the first of ``chars`` in ``text`` from ``start``; len(text) if none."""
+    found = [i for i in (text.find(c, start) for c in chars) if i != -1]
+    return min(found) if found else len(text)
+
+
+def _userinfo_end(rest: str) -> int | None:
+    """Where the userinfo of ``rest`` (a URL after ``scheme://``) ends: the index of its
+    ``@``, or None when it has none. Passwords are not always percent-encoded, so an
+    ``@``, ``/``, ``?`` or ``#`` may sit inside one, while an ``@`` after the first
+    ``/?#`` may as well belong to the path or query. Where both readings are possible the
+    one that hides more is taken: an ``@`` further on ends the userinfo when a host
+    follows it (``u:p/w@host/x``; ``h:8080/x?email=a@b.com`` is hidden up to ``b.com``);
+    one followed by more query (``?email=a@b.com&token=...``) is the query's."""
+    stop = _first(rest, "/?#")
+    at = rest.rfind("@", 0, stop)
+    later = rest.rfind("@", stop)
+    authority = rest[:stop]
+    if later == -1 or ":" not in authority:  # no password before the path: a user at most
+        return at if at != -1 else None
+    host = rest[later + 1:_first(rest, "/?#", later + 1)]
+    if _HOST.fullmatch(host):
+        return later
+    if at != -1:
+        return at
+    port = authority.rsplit(":", 1)[1]
+    return None if port.isdigit() else later  # host:port, else user:pass before a "/?#"
+
+
 def redact_url(url: str) -> str:
-    """``url`` with its password and secret query values replaced by ``***``, for logs,
-    errors and outputs (an RTSP URL often carries the camera's credentials)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    """``url`` with its password and secret query, fragment and parameter values replaced
+    by ``***``, for logs, errors and outputs (an RTSP URL often carries the camera's
+    credentials): ``rtsp://user:***@host/path``. Built to never show a secret rather than
+    to keep the URL's form: an unencoded ``@ / ? #`` in a password, an ``@`` in a query
+    value, a malformed ``rtsp:/user:pw@host`` are all hidden, erring on hiding more."""
+    head, sep, rest = url.partition("://")
+    if sep and _SCHEME.fullmatch(head):
+        at = _userinfo_end(rest)
+        if at is not None:
+            userinfo = rest[:at]
+            user = userinfo.split(":", 1)[0]
+            if any(c in user for c in "/?#@ \t\n\\\"'"):
+                user = "***"
+            cred = f"{user}:***" if ":" in userinfo else user
+            url = f"{head}://{cred}@{rest[at + 1:]}"
+        else:
+            authority = rest[:_first(rest, "/?#")]
+            if ":" in authority and not authority.startswith("["):
+                host, port = authority.rsplit(":", 1)
+                if port and not port.isdigit():  # user:password cut before its "@"
+                    url = f"{head}://{host}:***{rest[len(authority):]}"
+    else:
+        at = url.rfind("@")
+        if at != -1:  # no "scheme://": whatever precedes the "@" may be a password
+            scheme = _LOOSE_SCHEME.match(url)
+            url = (scheme.group(0) if scheme else "") + "***" + url[at:]
+    return _SECRET_QUERY.sub(lambda m: m.group("head") + "***", url)
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in _SECRET_KEYS else v) for k, v in pairs],
-                          safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+# element properties and parameters that hold credentials: rtspsrc user-pw=, souphttpsrc
+# proxy-pw= and extra-headers=, awss3src secret-access-key=, srtsrc passphrase=, ...;
+# whole names (user-pw, api_key), never a suffix of another word (monkey=, keyframes=)
+_SECRET_PROPERTY = re.compile(
+    r"""(?<![\w-])(?P<key>(?:\w+[-_])*(?:pw|pwd|passwd|password|passphrase|pass|token|"""
+    r"""secret|key|credentials?|cookies?|auth|authorization|signature|sessionid)|"""
+    r"""extra-headers)(?P<eq>\s*=\s*)"""
+    r"""(?P<value>"(?:\\.|[^"\\])*"?|'(?:\\.|[^'\\])*'?|(?:\\.|[^\s\\])+)""", re.IGNORECASE)
+_AUTH_HEADER = re.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*:\s*"
+                          r"(?:(?:basic|bearer|digest|negotiate)\s+)?)[^\s\"',;]+")
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# a userinfo without "scheme://" (rtsp:/u:pw@h, u:pw@h) in free text
+_LOOSE_CRED = re.compile(r"""(?<![^\s"'=(<,])(?:[A-Za-z][\w+.-]*:/?(?!/))?[^\s"'/@:=]*:"""
+                         r"""[^\s"'@]*@""")
 
 
-def _redact_pipeline(pipeline: str) -> str:
-    """A GStreamer pipeline with every URL in it redacted (``location=rtsp://u:p@h``)."""
-    import re
+def _quoted_end(text: str, start: int, quote: str) -> int:
+    """Index of the quote closing a string that starts at ``start`` (backslash escapes
+    skipped), or len(text) when it is never closed."""
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return len(text)
 
-    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s!]+", lambda m: redact_url(m.group(0)),
-                  pipeline)
+
+def _unquoted_end(text: str, start: int, rest_at: int) -> int:
+    """End of an unquoted URL: the next whitespace. A password holding a space leaves a
+    ``user:pass`` authority without its ``@`` there: then the URL runs on to the last
+    ``@`` of the line."""
+    end = _first(text, " \t\r\n\f\v", start)
+    authority = text[rest_at:_first(text[:end], "/?#", rest_at)]
+    if "@" not in text[rest_at:end] and ":" in authority and not authority.startswith("["):
+        port = authority.rsplit(":", 1)[1]
+        if port and not port.isdigit():
+            line_end = _first(text, "\r\n", end)
+            at = text.rfind("@", end, line_end)
+            if at != -1:
+                end = _first(text, " \t\r\n\f\v", at)
+    return end
+
+
+def redact_text(text: str) -> str:
+    """``text`` (a GStreamer pipeline, a backend's error message, a traceback) with every
+    URL redacted (see :func:`redact_url`), the values of credential properties
+    (``user-pw=...``) and Authorization headers replaced by ``***``. A URL in quotes runs
+    to the closing quote, so a space, ``!`` or quote in a password stays inside it."""
+    parts: list[str] = []
+    pos = 0
+    while (m := _URL_START.search(text, pos)) is not None:
+        start = m.start()
+        quote = text[start - 1] if start > 0 and text[start - 1] in "\"'" else ""
+        end = (_quoted_end(text, m.end(), quote) if quote
+               else _unquoted_end(text, start, m.end()))
+        parts.append(_redact_between_urls(text[pos:start]))
+        url = redact_url(text[start:end])
+        # a span with whitespace (a quote never closed, a password with a space) may have
+        # taken in what follows the URL: its properties are redacted as well
+        parts.append(_redact_between_urls(url) if re.search(r"\s", url) else url)
+        pos = end
+    parts.append(_redact_between_urls(text[pos:]))
+    return "".join(parts)
+
+
+def _redact_between_urls(text: str) -> str:
+    """Text outside URLs: ``user:pw@`` written without ``scheme://`` (a malformed URL),
+    Authorization headers and credential properties redacted. (Within a URL its query is
+    redact_url's: a property's value runs to whitespace and would take ``&x=1`` along.)"""
+    text = _LOOSE_CRED.sub(lambda m: redact_url(m.group(0)), text)
+    text = _AUTH_HEADER.sub(lambda m: m.group("head") + "***", text)
+    return _SECRET_PROPERTY.sub(lambda m: m.group("key") + m.group("eq").strip() + "***",
+                                text)
+
+
+def carries_secret(value: str) -> bool:
+    """Whether a source option's value may hold a credential: anything redaction changes,
+    and any ``user...@`` or credential property even when nothing shows (the video
+    libraries print what they open, so such a source keeps them quiet)."""
+    return (redact_text(value) != value or bool(_SECRET_PROPERTY.search(value))
+            or ("@" in value and ":" in value))
+
+
+_redact_pipeline = redact_text  # a pipeline is text like any other
 
 
 def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 30,
@@ -428,12 +739,21 @@ def rtsp_source(url: str, latency_ms: int = 200) -> CaptureSource:
     shown = redact_url(url)
     hint = "check the URL, credentials and that the stream is reachable (try ffplay URL)"
     if _has_gstreamer():
-        pipe = (f"rtspsrc location={url} latency={latency_ms} ! decodebin ! videoconvert ! "
-                f"video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false")
+        # quoted and escaped as GStreamer's parser reads it back: a "!", space or quote in
+        # the password can neither split the pipeline nor end the location early
+        location = url.replace("\\", "\\\\").replace('"', '\\"')
+        pipe = (f'rtspsrc location="{location}" latency={latency_ms} ! decodebin ! '
+                f"videoconvert ! video/x-raw, format=BGR ! appsink drop=true max-buffers=1 "
+                f"sync=false")
         return CaptureSource(pipe, shown, True, hint, api="gstreamer", kind="rtsp")
     options = f"rtsp_transport;tcp|fflags;nobuffer|max_delay;{latency_ms * 1000}"
+    # A killed server closes the TCP connection and the read fails at once; a server that
+    # hangs, or a cable pulled mid-stream, would block a read for FFmpeg's default 30 s:
+    # the read timeout turns that into an outage within seconds.
     return CaptureSource(url, shown, True, hint, api="ffmpeg", ffmpeg_options=options,
-                         kind="rtsp")
+                         kind="rtsp", open_params={
+                             "CAP_PROP_OPEN_TIMEOUT_MSEC": RTSP_OPEN_TIMEOUT_MS,
+                             "CAP_PROP_READ_TIMEOUT_MSEC": RTSP_READ_TIMEOUT_MS})
 
 
 def camera_device(index: int) -> str:
@@ -491,9 +811,15 @@ def open_source(kind: str, value: str | int, *, rtsp_latency_ms: int = 200,
                              "(sudo systemctl restart nvargus-daemon)", api="gstreamer",
                              kind="csi", device=device)
     if kind == "video":
+        if _URL_START.match(str(value).strip()):  # http(s)://, a file read over the network
+            url = str(value).strip()
+            shown = redact_url(url)
+            return CaptureSource(url, shown, False, "check the URL, credentials and that the "
+                                 "server is reachable (try ffprobe URL)", api="ffmpeg",
+                                 kind="video", device=shown)
         path = Path(str(value))
         if not path.is_file():
-            raise SourceError(f"{path}: no such video file")
+            raise SourceError(f"{redact_text(str(path))}: no such video file")
         return CaptureSource(str(path), str(path), False,
                              "not a video OpenCV can decode; try converting it with "
                              "ffmpeg -i IN -c:v libx264 OUT.mp4", kind="video")
