@@ -362,3 +362,36 @@ def test_real_footage_operating_curve_equals_its_json() -> None:
         p = points[round(float(col(r, "score threshold")), 2)]
         assert same(col(r, "recall"), p["recall"], 100), r
         assert same(col(r, "false/frame"), p["false_per_frame"]), r
+
+
+def test_soak_figures_equal_their_json() -> None:
+    """docs/runtime.md's soak paragraph <- docs/soak.json (edge-bench soak --frames 30000
+    --threads 2 --json docs/soak.json --plot docs/images/soak.png), and that run met the
+    issue's goal: less than 5 MB of RSS growth per 20,000 frames, no fd or thread growth."""
+    import re
+
+    d = json.loads((DOCS / "soak.json").read_text())
+    r = d["result"]
+    assert d["command"] == ("edge-bench soak --frames 30000 --threads 2 --json docs/soak.json "
+                            "--plot docs/images/soak.png")
+    assert r["ok"] and r["rss_projected_mb"] < 5 and d["frames"] == 30000
+    text = (DOCS / "runtime.md").read_text()
+    para = text[text.index("Measured with that command"):]
+    para = " ".join(para[:para.index("\n\n")].split())
+    fitted = [w for w in d["windows"] if w["window"] >= d["limits"]["warmup_windows"]]
+    expect = {
+        "grew": f"{r['rss_growth_mb']:+.2f} MB",
+        "slope": f"{r['rss_slope_mb_per_10k']:+.2f} MB per 10,000 frames",
+        "raw": f"raw RSS {r['rss_raw_slope_mb_per_10k']:+.2f}",
+        "projected": f"{r['rss_projected_mb']:+.2f} MB per 20,000 frames",
+        "hwm": f"{r['hwm_mb']:.1f} MB",
+        "fds": f"open descriptors {r['fds'][0]} -> {r['fds'][1]}",
+        "threads": f"threads {r['threads'][0]} -> {r['threads'][1]}",
+        "range": f"from {min(w['fps'] for w in fitted):.1f} to "
+                 f"{max(w['fps'] for w in fitted):.1f} FPS",
+        "drift": f"{r['fps_drift_pct']:+.1f}%",
+        "p99": f"p99 {r['p99_first_ms']:.1f} -> {r['p99_last_ms']:.1f} ms",
+    }
+    for what, figure in expect.items():
+        assert figure in para, (what, figure)
+    assert re.search(rf"over {d['frames']:,} frames", para)

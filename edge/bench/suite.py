@@ -426,7 +426,12 @@ def machine_peaks(threads: int) -> dict[str, Any]:
     return {"physical": physical, "achieved": achieved}
 
 
-def machine_info(threads: int) -> dict[str, Any]:
+def machine_info(threads: int | None,
+                 modules: tuple[str, ...] = ("onnxruntime", "torch", "torchvision", "tensorrt")
+                 ) -> dict[str, Any]:
+    """What figures were measured on: CPU, cores, threads, date and the versions of
+    ``modules`` that are installed (each is imported: leave ``torch`` out where importing
+    it would change what is measured, e.g. a soak's memory)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -438,7 +443,7 @@ def machine_info(threads: int) -> dict[str, Any]:
     info = {"cpu": cpu, "cores": os.cpu_count(), "threads": threads,
             "python": platform.python_version(), "numpy": np.__version__,
             "date": time.strftime("%Y-%m-%d")}
-    for mod in ("onnxruntime", "torch", "torchvision", "tensorrt"):
+    for mod in modules:
         if available(mod):
             info[mod] = __import__(mod).__version__
     return info

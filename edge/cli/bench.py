@@ -5,7 +5,8 @@ and FCN variant (see the options below); the commands measure parts.
 It measures the host-side geometry stages (the NumPy reference path of the runtime)
 per SSD-ISB branch configuration, ONNX Runtime latency of exports per precision, the CUDA
 kernels (``kernels``), the GPU pipeline's kernels on any CUDA machine without TensorRT
-(``gpucheck``) and, on a device, the whole TensorRT stack (``selftest``).
+(``gpucheck``), on a device the whole TensorRT stack (``selftest``), and a long run's memory,
+frame rate and latency over time (``soak``).
 """
 
 from __future__ import annotations
@@ -407,6 +408,111 @@ def cmd_footage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from edge.bench import soak
+    from edge.runtime.sinks import check_distinct, check_writable
+
+    _name(args.model, "--model", "an export or engine folder, or 'demo'")
+    for option in ("video", "jsonl", "output", "json", "plot"):
+        _name(getattr(args, option), f"--{option}", "a file name")
+    if args.frames is not None and args.minutes is not None:
+        raise ConfigError(f"--frames {args.frames} and --minutes {args.minutes:g}: give one "
+                          f"(the run ends at the first window boundary past it)")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise ConfigError(f"--minutes takes a duration above 0 (e.g. 60), got {args.minutes:g}")
+    _at_least(args.frames, "--frames", 1, "at least 1 frame (e.g. 30000)")
+    _at_least(args.window, "--window", 10, "at least 10 frames per window (e.g. 1000)")
+    _at_least(args.warmup_windows, "--warmup-windows", 0, "0 or more windows")
+    _at_least(args.threads, "--threads", 1,
+              f"at least 1 core (omit it to use all {os.cpu_count() or 1})")
+    _at_least(args.per_frames, "--per-frames", 1, "at least 1 frame (e.g. 20000)")
+    if not (math.isfinite(args.max_rss_growth_mb) and args.max_rss_growth_mb > 0):
+        raise ConfigError(f"--max-rss-growth-mb takes megabytes above 0 (e.g. 5), got "
+                          f"{args.max_rss_growth_mb:g}")
+    if args.demo_size is not None and args.video is not None:
+        raise ConfigError("--demo-size applies to the demo scene only; this soak reads --video: "
+                          "drop --demo-size")
+    frames = args.frames if args.frames is not None or args.minutes is not None else 30_000
+    if frames is not None and frames // args.window - args.warmup_windows < soak.MIN_FITTED:
+        need = (args.warmup_windows + soak.MIN_FITTED) * args.window
+        raise ConfigError(f"--frames {frames} gives {frames // args.window} window(s) of "
+                          f"{args.window}; the slope needs {args.warmup_windows} warm-up + "
+                          f"{soak.MIN_FITTED} (--frames {need} or more, or a smaller --window)")
+    if frames is not None and frames % args.window:
+        raise ConfigError(f"--frames {frames} is not a whole number of --window {args.window} "
+                          f"frames; use --frames {frames - frames % args.window} or "
+                          f"{frames - frames % args.window + args.window}")
+    if args.no_jsonl and args.jsonl != os.devnull:
+        raise ConfigError(f"--jsonl {args.jsonl} and --no-jsonl: give one")
+    jsonl = None if args.no_jsonl else args.jsonl
+    for option, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None:
+            check_writable(value, option)
+    # a URL is no file an output could overwrite (and the refusal would show it whole)
+    check_distinct({"--video": None if args.video is None or "://" in args.video
+                    else args.video, "--jsonl": jsonl, "--output": args.output,
+                    "--json": args.json, "--plot": args.plot})
+    if args.plot is not None:  # fail now, not after an hour of soak
+        from edge.optional import require
+
+        require("matplotlib", "the soak plot (pip install 'edge-seg[bench]')")
+    soak.check_platform()
+    from edge.cli.run import quiet_video_backends
+    from edge.runtime.sources import redact_text
+
+    # a URL with credentials: OpenCV's and FFmpeg's own messages stay off even with -v
+    # (they can print the password); edge-bench's show it redacted
+    quiet_video_backends(args.verbose > 0, secret=args.video is not None
+                         and redact_text(args.video) != args.video)
+    opts = soak.SoakOptions(model=args.model, video=args.video,
+                            demo_size=tuple(args.demo_size or (640, 640)), frames=frames,
+                            minutes=args.minutes, window=args.window, threads=args.threads,
+                            backend=args.backend, precision=args.precision, jsonl=jsonl,
+                            output=args.output,
+                            limits=soak.Limits(args.max_rss_growth_mb, args.per_frames,
+                                               args.warmup_windows))
+    stop = threading.Event()
+    previous = {}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        report = soak.run_soak(opts, stop, progress=True,
+                               announce=lambda line: print(line, file=sys.stderr, flush=True))
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    argv = getattr(args, "argv", None)
+    report = {"command": "edge-bench " + " ".join(  # as typed, credentials redacted
+        shlex.quote(redact_text(a)) for a in (sys.argv[1:] if argv is None else argv)),
+        **report}
+    print(soak.table(report))
+    if args.json is not None:
+        from edge import atomic
+
+        atomic.write_text(args.json, json.dumps(report, indent=2) + "\n")
+    if args.plot is not None and report["windows"]:
+        soak.plot(report, args.plot)
+    if report["interrupted"]:
+        print("edge-bench: interrupted: the windows above are those completed",
+              file=sys.stderr)
+        return 130
+    result = report["result"]
+    if not result["ok"]:
+        print("edge-bench: soak FAILED: " + "; ".join(result["reasons"]), file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("edge-bench", __doc__ or "")
     g = parser.add_argument_group(
@@ -585,6 +691,64 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the clip's background-subtraction reference for review "
                         "(several clips: R-<clip>.json); runs without --model too")
     p.set_defaults(handler=cmd_footage)
+
+    p = sub.add_parser("soak", help="tens of thousands of frames through edge-run's loop: RSS "
+                                    "slope, FPS drift, p99 over time, fds and threads",
+                       description="Runs a model on the demo scene (or a looped --video) "
+                                   "through exactly what edge-run runs, headless, JSONL on "
+                                   "(to /dev/null unless --jsonl FILE) and video off, and "
+                                   "every --window frames records the window's FPS and "
+                                   "per-frame loop time (p50/p99), resident memory as is and "
+                                   "after gc.collect() + malloc_trim(0) (what is still "
+                                   "referenced, without the allocator's retention), the peak "
+                                   "(VmHWM), open file descriptors and threads. Reports the "
+                                   "RSS slope (least squares over the windows after warm-up, "
+                                   "MB per 10,000 frames), growth, FPS drift and p99 over "
+                                   "time. Exit 0 when the slope projected to --per-frames "
+                                   "frames stays within --max-rss-growth-mb and descriptors "
+                                   "and threads (less the branch pool's, started lazily) "
+                                   "do not keep growing after warm-up (a new high in more "
+                                   "than one window; one step is reported, not failed); 1 "
+                                   "(with the reason) otherwise; 2 bad options; 130 "
+                                   "interrupted (the windows completed are reported). See "
+                                   "docs/runtime.md.")
+    p.add_argument("--model", default="demo",
+                   help="export or engine folder, or 'demo' (the shipped model; default)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--demo", action="store_true",
+                     help="the built-in moving scene with people (the default source)")
+    src.add_argument("--video", metavar="FILE", help="a video file (or http(s) URL, shown "
+                                                     "without its password), read again from "
+                                                     "its start whenever it ends")
+    p.add_argument("--demo-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="demo frame height and width (default 640 640; demo only)")
+    p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    p.add_argument("--threads", type=int, metavar="N", help="CPU cores to use (default: all)")
+    p.add_argument("--frames", type=int, metavar="N",
+                   help="frames to run, a whole number of windows (default 30000)")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="run for M minutes instead (ends at the first window boundary past it)")
+    p.add_argument("--window", type=int, default=1000, metavar="N",
+                   help="frames per sample (default 1000)")
+    p.add_argument("--warmup-windows", type=int, default=2, metavar="K",
+                   help="windows left out of the slope and drift (default 2)")
+    p.add_argument("--max-rss-growth-mb", type=float, default=5.0, metavar="MB",
+                   help="allowed RSS growth per --per-frames frames, from the slope (default 5)")
+    p.add_argument("--per-frames", type=int, default=20_000, metavar="N",
+                   help="frames the growth limit is per (default 20000)")
+    p.add_argument("--jsonl", default=os.devnull, metavar="FILE.jsonl",
+                   help="where the per-frame JSONL goes (default /dev/null: records are built, "
+                        "encoded and written, nothing kept)")
+    p.add_argument("--no-jsonl", action="store_true", help="no JSONL sink")
+    p.add_argument("--output", metavar="FILE.mp4",
+                   help="also render and write the annotated video (off by default, as on a "
+                        "field camera)")
+    p.add_argument("--json", metavar="FILE", help="write the report (windows, result) as JSON")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="RSS, FPS and p50/p99 against frames (needs matplotlib: pip install "
+                        "'edge-seg[bench]')")
+    p.set_defaults(handler=cmd_soak)
     return parser
 
 
