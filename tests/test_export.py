@@ -176,3 +176,18 @@ def test_in_graph_nms_matches_the_host_geometry(tmp_path) -> None:
         np.testing.assert_allclose(taps[8], taps_raw[8], atol=1e-6)
         seen += len(ref)
     assert seen > 0
+
+
+def test_a_zoo_name_exports_the_same_graph_every_time(tmp_path) -> None:
+    """`edge-build export --model NAME` draws its random weights from a fixed seed: the
+    same command gives byte-identical graphs (and the same parity figures), so a parity
+    failure on random weights reproduces instead of coming and going."""
+    from edge.cli.build import main as build_main
+
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"e{k}"
+        assert build_main(["export", "--model", "segnet-basic", "--input-size", "64", "64",
+                           "--out", str(out), "--no-fp16"]) == 0
+        outs.append(json.loads((out / "manifest.json").read_text())["files"])
+    assert [f["sha256"] for f in outs[0]] == [f["sha256"] for f in outs[1]]

@@ -19,6 +19,7 @@ from edge.evaluate import EVAL_SCORE_THRESHOLD
 from edge.optional import require
 
 log = logging.getLogger(__name__)
+ZOO_EXPORT_SEED = 0  # random weights of a zoo-name export are drawn from this seed
 
 DESCRIPTION = "Build pipeline for edge-seg models: zoo, datasets, training, evaluation, ONNX export."
 
@@ -560,8 +561,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         _check_zoo_options(args.model, args)
         options.update(_seed_options(args))
         desc = catalog.describe(args.model, **options)
-        model = build_model(desc).eval()
-        log.warning("exporting %s with random weights (a zoo name, not a checkpoint)", desc.name)
+        import torch
+
+        # seeded: the same command gives the same graph (and the same parity figures)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ZOO_EXPORT_SEED)
+            model = build_model(desc).eval()
+        log.warning("exporting %s with random weights (a zoo name, not a checkpoint; seed %d)",
+                    desc.name, ZOO_EXPORT_SEED)
     else:
         if _seed_options(args):
             raise ConfigError(f"--filter-scale/--stacks/--features/--joints shape a zoo model; "
